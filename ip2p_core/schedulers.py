@@ -24,6 +24,11 @@ def sampler_label(name: str) -> str:
     return _SCHEDULERS[name][2] if name in _SCHEDULERS else name
 
 
+def sampler_labels() -> dict[str, str]:
+    """Our scheduler names -> the sampler labels A1111-style metadata uses."""
+    return {name: entry[2] for name, entry in _SCHEDULERS.items()}
+
+
 def make_scheduler(name: str, base_config: dict[str, Any]) -> Any:
     """A fresh scheduler instance (schedulers hold per-run state, so never share one)."""
     import diffusers
