@@ -110,3 +110,21 @@ def test_unsupported_device_is_clear(tiny_model_dir):
         EditEngine.load(str(tiny_model_dir), device="cuda")
     with pytest.raises(InvalidParameterError, match="fp16"):
         EditEngine.load(str(tiny_model_dir), device="cpu", dtype="fp16")
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".ckpt"])
+def test_single_file_engine_matches_folder_engine(tiny_model_dir, tmp_path, small_photo, suffix):
+    from ip2p_core.tiny_model import build_tiny_pipeline
+
+    from .ldm_layout import pipeline_to_ldm, write_ckpt, write_safetensors
+
+    state = pipeline_to_ldm(build_tiny_pipeline())
+    path = tmp_path / f"tiny-ip2p{suffix}"
+    (write_safetensors if suffix == ".safetensors" else write_ckpt)(state, path)
+    params = EditParams("make it winter", steps=2, seed=4, resolution=64)
+    single = EditEngine.load(str(path), device="cpu", single_file_config=tiny_model_dir)
+    assert single.describe().source_kind == "single_file"
+    from_file = single.edit(small_photo, params)
+    from_folder = EditEngine.load(str(tiny_model_dir), device="cpu").edit(small_photo, params)
+    diff = np.abs(np.asarray(from_file.image, np.float32) - np.asarray(from_folder.image, np.float32)).mean()
+    assert diff < 0.5
