@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .clip_bpe import bytes_to_unicode
+
 SCHEDULER_CONFIG: dict[str, Any] = {
     "_class_name": "EulerAncestralDiscreteScheduler",
     "beta_start": 0.00085,
@@ -40,24 +42,9 @@ class TinyModelSpec:
     seed: int = 0
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    # The reversible byte->printable-unicode table that GPT-2/CLIP BPE vocabularies are built on.
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(
-        range(ord("®"), ord("ÿ") + 1)
-    )
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, (chr(c) for c in chars)))
-
-
 def tiny_vocab_and_merges() -> tuple[dict[str, int], list[str]]:
     """A small CLIP-style BPE vocab: every byte (plain and end-of-word) plus a few whole words."""
-    symbols = list(_bytes_to_unicode().values())
+    symbols = list(bytes_to_unicode().values())
     vocab_list = symbols + [s + "</w>" for s in symbols]
     merges: list[str] = []
     for word in _TINY_WORDS:

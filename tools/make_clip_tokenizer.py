@@ -31,29 +31,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ip2p_core.clip_bpe import bytes_to_unicode
+
 VOCAB_SIZE = 49408
 # CLIP keeps this many merge lines (after the header): the vocab is 49152 BPE tokens in
 # total, of which 256 are single bytes and 2 slots are reserved for the special tokens.
 MERGE_COUNT = 49152 - 256 - 2
 START_TOKEN = "<|startoftext|>"
 END_TOKEN = "<|endoftext|>"
-
-
-def bytes_to_unicode() -> dict[int, str]:
-    """GPT-2/CLIP's reversible map from each byte to a printable unicode character."""
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    codepoints = printable[:]
-    shifted = 0
-    for byte in range(256):
-        if byte not in printable:
-            printable.append(byte)
-            codepoints.append(256 + shifted)
-            shifted += 1
-    return dict(zip(printable, (chr(c) for c in codepoints)))
 
 
 def read_merges(bpe_gz: Path) -> list[tuple[str, str]]:
