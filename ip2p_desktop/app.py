@@ -1,0 +1,77 @@
+"""Application start-up: logging, Qt application, theme, main window, command-line image.
+
+Order matters for the "window first" promise: nothing here imports torch, diffusers or
+transformers; the engine worker imports them on its own thread after the window is shown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from . import APP_ID, APP_NAME, ORG_NAME, __version__
+
+log = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ip2p", description=f"{APP_NAME}: edit photos by describing the change.")
+    parser.add_argument("image", nargs="?", help="a photo or .ip2p project to open")
+    parser.add_argument("--model", metavar="ID_OR_PATH",
+                        help="hub id, diffusers folder or checkpoint file to use for this run")
+    parser.add_argument("--self-test", action="store_true", help="run the built-in self-test and exit")
+    parser.add_argument("--quit-after-show", action="store_true",
+                        help="show the main window, close it and exit (a start-up check for packaging)")
+    parser.add_argument("--version", action="version", version=f"{APP_NAME} {__version__}")
+    return parser
+
+
+def run(argv: list[str] | None = None) -> int:
+    import time
+
+    started = time.perf_counter()
+    args = build_parser().parse_args(argv)
+
+    from .logging_setup import setup_logging
+
+    log_path = setup_logging()
+    log.info("Starting %s %s (log: %s)", APP_NAME, __version__, log_path)
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    from .resource_path import resource_file
+    from .theme import apply_theme
+
+    QApplication.setOrganizationName(ORG_NAME)
+    QApplication.setApplicationName(APP_ID)
+    QApplication.setApplicationDisplayName(APP_NAME)
+    QApplication.setApplicationVersion(__version__)
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setWindowIcon(QIcon(str(resource_file("ip2p.png"))))
+    apply_theme(app)
+
+    from .main_window import MainWindow
+
+    window = MainWindow(model_source=args.model, first_run_checks=not args.quit_after_show)
+    window.show()
+    if args.quit_after_show:
+        def report_and_close() -> None:
+            message = f"{APP_NAME} window shown in {(time.perf_counter() - started) * 1000:.0f} ms"
+            log.info(message)
+            if sys.stdout is not None:
+                print(message, flush=True)
+            window.close()
+
+        QTimer.singleShot(0, report_and_close)
+    if args.image:
+        # Queued so the window paints before the photo is decoded.
+        path = str(Path(args.image).expanduser())
+        QTimer.singleShot(0, lambda: window.open_path(path))
+    window.start()
+    code = app.exec()
+    window.shutdown()  # no-op when closeEvent already did it (e.g. quit from the menu)
+    return int(code)

@@ -1,0 +1,201 @@
+"""The background worker that owns the engine.
+
+One ``EngineWorker`` lives in one QThread for the whole session. It loads the model on first need
+(or when asked at start-up), keeps it loaded, and runs one edit at a time. The UI never calls it
+directly: it sends queued signals (see ``edit_controller.EditController``) and listens to the
+worker's signals, which Qt delivers on the UI thread. The one exception is cancellation, which goes
+through the job's thread-safe ``CancelToken`` because the worker is busy inside the edit then.
+
+torch, diffusers and transformers are imported here only inside ``load_engine``, which runs on the
+worker thread, so the window can appear before any of them is loaded.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+
+from ip2p_core.errors import EditCancelled, IP2PError, ModelLoadError
+
+from .jobs import EditJob, EditOutcome, ProgressUpdate
+
+log = logging.getLogger(__name__)
+
+EngineLoader = Callable[[str, Callable[[str, float], None]], Any]
+
+# How often the worker reports memory use while an edit runs (seconds).
+_MEMORY_REPORT_INTERVAL = 1.0
+
+
+def load_engine(source: str, progress: Callable[[str, float], None]) -> Any:
+    """Load the edit engine for ``source`` (hub id, folder or checkpoint file). Worker thread only."""
+    from ip2p_core.engine import EditEngine  # heavy: torch/diffusers come with it
+
+    return EditEngine.load(source, device="auto", dtype="auto", progress=progress)
+
+
+def _to_qimage(image: Any) -> Any:
+    from .qimage_convert import pil_to_qimage
+
+    return pil_to_qimage(image)
+
+
+class _ShutdownRequested(Exception):
+    """Raised from a load progress callback to abandon a model load when the app closes."""
+
+
+class EngineWorker(QObject):
+    modelLoading = Signal(str)  # source
+    modelProgress = Signal(str, float)  # stage, fraction 0..1
+    modelReady = Signal(object)  # EngineInfo
+    modelFailed = Signal(str)  # one-sentence message
+    editStarted = Signal(int)  # job id
+    editProgress = Signal(int, object)  # job id, ProgressUpdate
+    editFinished = Signal(int, object)  # job id, EditOutcome
+    editFailed = Signal(int, str)  # job id, message
+    editCancelled = Signal(int)  # job id
+    memoryUsage = Signal(object)  # {"vram_used": bytes | None, "ram_rss": bytes}
+
+    def __init__(self, loader: EngineLoader | None = None) -> None:
+        super().__init__()
+        self._loader = loader or load_engine
+        self._engine: Any = None
+        self._source = ""
+        self._closing = threading.Event()
+        self._last_memory_report = 0.0
+
+    # --- called from the UI thread (thread-safe) -------------------------------------------
+    def request_shutdown(self) -> None:
+        """Make a model load in progress give up at its next progress report."""
+        self._closing.set()
+
+    # --- slots: run on the worker thread ------------------------------------------------------
+    @Slot(str)
+    def loadModel(self, source: str) -> None:
+        try:
+            self._ensure_engine(source)
+        except (ModelLoadError, _ShutdownRequested):
+            pass  # already reported through modelFailed, or the app is closing
+
+    @Slot(object)
+    def runEdit(self, job: EditJob) -> None:
+        self.editStarted.emit(job.job_id)
+        try:
+            job.cancel.raise_if_cancelled()
+            engine = self._ensure_engine(job.model_source or self._source)
+            job.cancel.raise_if_cancelled()
+            image = job.session.image(job.parent_id)
+            result = engine.edit(image, job.params, progress=self._progress_reporter(job), cancel=job.cancel)
+            # Cancel pressed after the last step still means "no result": check before storing.
+            job.cancel.raise_if_cancelled()
+            node = job.session.add_result(job.parent_id, result, weights_hash=self._weights_hash())
+            outcome = EditOutcome(result=result, node=node, image=_to_qimage(result.image))
+        except (EditCancelled, _ShutdownRequested):
+            self.editCancelled.emit(job.job_id)
+        except IP2PError as exc:
+            self.editFailed.emit(job.job_id, str(exc))
+        except MemoryError:
+            self.editFailed.emit(job.job_id, "Not enough memory for this edit; close other programs or lower the working size.")
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the user, not kill the thread
+            log.exception("Edit failed")
+            self.editFailed.emit(job.job_id, f"The edit failed ({type(exc).__name__}: {exc}); see the log for details.")
+        else:
+            self.editFinished.emit(job.job_id, outcome)
+        finally:
+            self._report_memory(force=True)
+
+    # --- internals ----------------------------------------------------------------------------
+    def _ensure_engine(self, source: str) -> Any:
+        """The loaded engine for ``source``, loading it first if needed.
+
+        Failures are announced with ``modelFailed`` and raised as ModelLoadError.
+        """
+        if self._engine is not None and source == self._source:
+            return self._engine
+        if not source:
+            message = "No model is set up yet; choose one in Model → Choose Model…."
+            self.modelFailed.emit(message)
+            raise ModelLoadError(message)
+        self._release_engine()
+        self.modelLoading.emit(source)
+
+        def on_progress(stage: str, fraction: float) -> None:
+            if self._closing.is_set():
+                raise _ShutdownRequested("the app is closing")
+            self.modelProgress.emit(str(stage), float(fraction))
+
+        started = time.perf_counter()
+        try:
+            engine = self._loader(source, on_progress)
+        except _ShutdownRequested:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure must reach the user, not kill the thread
+            if self._closing.is_set():
+                # The loader may have wrapped our shutdown request in its own error type.
+                raise _ShutdownRequested("the app is closing") from None
+            if isinstance(exc, IP2PError):
+                self.modelFailed.emit(str(exc))
+                raise ModelLoadError(str(exc)) from exc
+            log.exception("Model load failed")
+            message = f"The model could not be loaded ({type(exc).__name__}: {exc}); see the log for details."
+            self.modelFailed.emit(message)
+            raise ModelLoadError(message) from exc
+        self._engine, self._source = engine, source
+        log.info("Model %s loaded in %.1f s", source, time.perf_counter() - started)
+        self.modelReady.emit(self._describe())
+        self._report_memory(force=True)
+        return engine
+
+    def _release_engine(self) -> None:
+        engine, self._engine, self._source = self._engine, None, ""
+        if engine is None:
+            return
+        close = getattr(engine, "close", None)
+        if callable(close):
+            close()
+        del engine
+        import gc
+
+        gc.collect()
+
+    def _describe(self) -> Any:
+        describe = getattr(self._engine, "describe", None)
+        return describe() if callable(describe) else None
+
+    def _weights_hash(self) -> str:
+        info = self._describe()
+        return str(getattr(info, "weights_hash", "") or "")
+
+    def _progress_reporter(self, job: EditJob) -> Callable[[Any], None]:
+        def report(progress: Any) -> None:
+            preview = getattr(progress, "preview", None)
+            update = ProgressUpdate(
+                step=int(progress.step),
+                total=int(progress.total),
+                elapsed_s=float(progress.elapsed_s),
+                eta_s=float(progress.eta_s),
+                # Converted here so the UI thread only swaps a ready image into the canvas.
+                preview=_to_qimage(preview) if preview is not None else None,
+            )
+            self.editProgress.emit(job.job_id, update)
+            self._report_memory()
+
+        return report
+
+    def _report_memory(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if self._engine is None or (not force and now - self._last_memory_report < _MEMORY_REPORT_INTERVAL):
+            return
+        self._last_memory_report = now
+        usage = getattr(self._engine, "memory_in_use", None)
+        if not callable(usage):
+            return
+        try:
+            self.memoryUsage.emit(dict(usage()))
+        except Exception:  # noqa: BLE001 - a memory figure is never worth failing an edit over
+            log.debug("memory_in_use failed", exc_info=True)
