@@ -227,7 +227,8 @@ def load_folder(folder: Path, *, torch_dtype: Any, model_id: str, source_kind: s
     except ModelLoadError:
         raise
     except Exception as exc:
-        raise ModelLoadError(f"Could not load the model from '{folder}': {type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from None
+        detail = (str(exc).strip().splitlines() or [""])[0][:200]
+        raise ModelLoadError(f"Could not load the model from '{folder}': {type(exc).__name__}: {detail}".rstrip(": ") + ".") from None
     scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text())
     return ModelComponents(
         tokenizer=loaded["tokenizer"],

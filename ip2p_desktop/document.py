@@ -37,13 +37,13 @@ class Document:
         return bool(session.dirty) and session.n_edits > 0
 
     def provenance(self, node_id: str) -> Any:
-        """The chain that produced ``node_id``: the file's own earlier chain, then this session's."""
-        from ip2p_core.metadata import Provenance
+        """The chain that produced ``node_id``; the session already prepends the file's own chain."""
+        return self.session.provenance(node_id)
 
-        own = self.session.provenance(node_id)
-        if self.prior is None or not getattr(self.prior, "chain", None):
-            return own
-        return Provenance(chain=list(self.prior.chain) + list(own.chain))
+    @property
+    def source_exif(self) -> bytes | None:
+        """The photo's EXIF; the session keeps it on disk, so it survives reopening and recovery."""
+        return self.exif if self.exif is not None else getattr(self.session, "original_exif", None)
 
 
 @dataclass
@@ -63,9 +63,9 @@ def _opened(loaded: Any, name: str, source_path: Path | None, sessions_root: Pat
 
     from .qimage_convert import pil_to_qimage
 
-    session = EditSession.create(loaded.rgb, source_path=source_path, root=sessions_root)
-    if not getattr(session, "source_name", ""):
-        session.source_name = name
+    session = EditSession.create(
+        loaded.rgb, source_path=source_path, root=sessions_root, exif=loaded.exif, prior=loaded.provenance, source_name=name
+    )
     document = Document(
         session=session,
         name=name,
@@ -155,7 +155,7 @@ def export_image(document: Document, node_id: str, path: str | Path) -> Path:
     if provenance is not None and not provenance.chain:
         provenance = None
     protect = [document.source_path] if document.source_path else []
-    return save_image(path, image, alpha=document.alpha, exif=document.exif, provenance=provenance, protect=protect)
+    return save_image(path, image, alpha=document.alpha, exif=document.source_exif, provenance=provenance, protect=protect)
 
 
 def save_project(document: Document, path: str | Path) -> Path:
