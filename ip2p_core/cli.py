@@ -187,6 +187,19 @@ class _TerminalProgress:
             self._bar.close()
             self._bar = None
 
+    def loading(self, stage: str, fraction: float) -> None:
+        """Model-load progress; only the download is long enough to deserve a bar."""
+        if not self.enabled or stage != "download":
+            return
+        from tqdm import tqdm
+
+        if self._bar is None:
+            self._bar = tqdm(total=100, desc="Downloading model", unit="%", file=sys.stderr,
+                             bar_format="{desc} {bar} {percentage:3.0f}% [{elapsed}<{remaining}]")
+        self._bar.update(int(fraction * 100) - self._bar.n)
+        if fraction >= 1.0:
+            self.close()
+
 
 def run(args: argparse.Namespace) -> int:
     from .imageio import load_image, save_image
@@ -208,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
         disable_load_progress_bars()
     started = time.perf_counter()
     progress.message(f"Loading model {args.model or 'default'} …")
-    engine = EditEngine.load(args.model, device=args.device, dtype=args.dtype)
+    engine = EditEngine.load(args.model, device=args.device, dtype=args.dtype, progress=progress.loading)
     info = engine.describe()
     progress.message(f"Model ready on {info.device_name} ({info.dtype}) in {time.perf_counter() - started:.1f} s")
     if not args.quiet and args.seed is None and not args.replay:

@@ -156,15 +156,13 @@ def locate_hub_model(
             f"The model '{repo_id}' is not in the Hugging Face cache ({cache_dir}) and offline mode is on; "
             "run once with network access (unset HF_HUB_OFFLINE) to download it, or pass --model with a local folder or checkpoint file."
         )
-    if progress:
-        progress("download", 0.0)
-    try:
-        folder = Path(snapshot_download(repo_id, allow_patterns=_hub_patterns(), cache_dir=str(cache_dir)))
-    except Exception as exc:
-        raise ModelLoadError(
-            f"Could not download '{repo_id}' from the Hugging Face hub ({type(exc).__name__}); "
-            "check the network connection and the model id, or pass a local model folder with --model."
-        ) from None
+    from .hub_download import download_model
+
+    def on_bytes(done: int, total: int) -> None:
+        if progress:
+            progress("download", done / total if total else 0.0)
+
+    folder = download_model(repo_id, on_bytes, lambda: False)
     missing = _missing_files(folder)
     if missing:
         raise ModelLoadError(f"The hub model '{repo_id}' lacks {', '.join(missing)}; it is not a diffusers InstructPix2Pix model.")

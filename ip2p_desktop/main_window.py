@@ -1346,6 +1346,6 @@ def _short_model_name(source: str) -> str:
 
 
 def _default_model_if_cached() -> Any:
-    from .download import cached_snapshot
+    from ip2p_core.hub_download import cached_snapshot
 
     return cached_snapshot(DEFAULT_MODEL_ID)

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 from ip2p_core import DEFAULT_MODEL_ID
 
 from .controls import format_duration
-from .download import DownloadCancelled, DownloadPlan, cached_snapshot, download_model, format_bytes, plan_download
+from ip2p_core.hub_download import DownloadCancelled, DownloadPlan, cached_snapshot, download_model, format_bytes, plan_download
 
 
 class HubThread(QThread):

@@ -128,3 +128,23 @@ def test_single_file_engine_matches_folder_engine(tiny_model_dir, tmp_path, smal
     from_folder = EditEngine.load(str(tiny_model_dir), device="cpu").edit(small_photo, params)
     diff = np.abs(np.asarray(from_file.image, np.float32) - np.asarray(from_folder.image, np.float32)).mean()
     assert diff < 0.5
+
+
+def test_uncached_hub_id_online_downloads_into_the_cache(tiny_model_dir, tmp_path, monkeypatch):
+    """Online, an uncached id goes through the core downloader, then loads from what it fetched."""
+    from ip2p_core import hub_download
+
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    fractions: list[float] = []
+
+    def fake_download(repo_id, progress, cancel, plan=None):
+        snapshot = populate_hub_cache(cache, repo_id, tiny_model_dir)
+        progress(50, 100)
+        progress(100, 100)
+        return snapshot
+
+    monkeypatch.setattr(hub_download, "download_model", fake_download)
+    folder = locate_hub_model("someone/fresh", cache_dir=cache, progress=lambda stage, f: fractions.append(f))
+    assert (folder / "unet" / "config.json").is_file()
+    assert fractions[-1] == 1.0

@@ -8,7 +8,8 @@ Resuming: files that finished earlier are already in the cache and are skipped; 
 interrupted starts again (huggingface_hub discards partial files). Everything lands in the
 standard cache (``HF_HOME`` respected), where the engine finds it offline later.
 
-No Qt here: the model screen runs :func:`download_model` on a QThread and forwards progress.
+Used by the CLI (terminal progress bar) and by the app's model screen, which runs
+:func:`download_model` on a QThread and forwards progress.
 """
 
 from __future__ import annotations
@@ -83,9 +84,11 @@ def _offline_message(repo_id: str) -> str:
 
 def plan_download(repo_id: str, api: Any = None) -> DownloadPlan:
     """Ask the hub which files to fetch and how big they are (no download yet)."""
-    from huggingface_hub import HfApi, constants, try_to_load_from_cache
+    from huggingface_hub import HfApi, try_to_load_from_cache
 
-    if constants.HF_HUB_OFFLINE:
+    from .model_loading import hub_offline
+
+    if hub_offline():
         raise ModelLoadError(_offline_message(repo_id) + " (HF_HUB_OFFLINE is set.)")
     api = api or HfApi()
     try:

@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 
 from ip2p_core.errors import ModelLoadError
-from ip2p_desktop import download
-from ip2p_desktop.download import DownloadCancelled, DownloadPlan, download_model, format_bytes, select_model_files
+from ip2p_core import hub_download as download
+from ip2p_core.hub_download import DownloadCancelled, DownloadPlan, download_model, format_bytes, select_model_files
 
 # The layout of timbrooks/instruct-pix2pix (sizes rounded), including files we must skip.
 HUB_LISTING = [
@@ -134,33 +134,26 @@ def test_offline_plan_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "timbrooks/instruct-pix2pix" in message and "local folder" in message
 
 
-def test_unreachable_hub_is_one_sentence() -> None:
+def test_unreachable_hub_is_one_sentence(monkeypatch: pytest.MonkeyPatch) -> None:
     class Unreachable:
         def model_info(self, *args: object, **kwargs: object) -> None:
             raise ConnectionError("Name or service not known")
 
-    from huggingface_hub import constants
-
-    old = constants.HF_HUB_OFFLINE
-    constants.HF_HUB_OFFLINE = False
-    try:
-        with pytest.raises(ModelLoadError) as info:
-            download.plan_download("timbrooks/instruct-pix2pix", api=Unreachable())
-    finally:
-        constants.HF_HUB_OFFLINE = old
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with pytest.raises(ModelLoadError) as info:
+        download.plan_download("timbrooks/instruct-pix2pix", api=Unreachable())
     assert "Cannot reach the Hugging Face hub" in str(info.value)
 
 
 def test_plan_counts_cached_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     import huggingface_hub
-    from huggingface_hub import constants
 
     info = SimpleNamespace(siblings=[SimpleNamespace(rfilename=n, size=s) for n, s in HUB_LISTING])
     api = SimpleNamespace(model_info=lambda *a, **k: info)
     cached = {"model_index.json", "unet/config.json"}
     monkeypatch.setattr(huggingface_hub, "try_to_load_from_cache",
                         lambda repo, name, **k: str(tmp_path / name) if name in cached else None)
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     plan = download.plan_download("timbrooks/instruct-pix2pix", api=api)
     assert plan.cached == cached
     assert plan.remaining_bytes == plan.total_bytes - 600 - 1_000
@@ -170,38 +163,3 @@ def test_format_bytes() -> None:
     assert format_bytes(4_300_000_000) == "4.3 GB"
     assert format_bytes(523_000_000) == "523.0 MB"
     assert format_bytes(900) == "900 B"
-
-
-def test_model_screen_downloads_with_progress_and_can_stop(qtbot, fake_hub: FakeHub, monkeypatch) -> None:
-    from ip2p_desktop.model_screen import ModelDialog
-
-    plan = DownloadPlan("timbrooks/instruct-pix2pix", select_model_files(HUB_LISTING))
-    monkeypatch.setattr(download, "plan_download", lambda repo_id, api=None: plan)
-    import ip2p_desktop.model_screen as screen
-
-    monkeypatch.setattr(screen, "plan_download", lambda repo_id, api=None: plan)
-    dialog = ModelDialog(repo_id=plan.repo_id)
-    qtbot.addWidget(dialog)
-    qtbot.waitUntil(lambda: dialog.download_button.isEnabled(), timeout=10_000)
-    assert dialog.size_label.text() == f"Download size: {format_bytes(plan.total_bytes)} in {len(plan.files)} files."
-
-    # Stop part-way: the hub thread is told, the dialog offers to resume.
-    real = fake_hub.__call__
-    gate = threading.Event()
-
-    def slow(*args, **kwargs):
-        gate.wait(5)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(fake_hub.__class__, "__call__", lambda self, *a, **k: slow(*a, **k))
-    dialog.start_download()
-    dialog.stop_download()
-    gate.set()
-    qtbot.waitUntil(lambda: dialog.download_button.text() == "Resume download", timeout=10_000)
-    assert "kept" in dialog.status.text()
-
-    monkeypatch.setattr(fake_hub.__class__, "__call__", lambda self, *a, **k: real(*a, **k))
-    with qtbot.waitSignal(dialog.accepted, timeout=20_000):
-        dialog.start_download()
-    assert dialog.chosen == plan.repo_id
-    assert dialog.progress.value() == 1000
