@@ -1,7 +1,8 @@
-"""Locate data files shipped inside ``ip2p_core/resources/``, installed or frozen.
+"""Locate data files shipped inside the packages' ``resources/`` folders, installed or frozen.
 
-PyInstaller bundles collect the package data under the same ``ip2p_core/resources/...`` layout
-inside the bundle folder (``sys._MEIPASS``), so one relative path works in both cases.
+PyInstaller bundles collect package data under the same ``<package>/resources/...`` layout inside
+the bundle folder (``sys._MEIPASS``), so one relative path works in both cases. This is the one
+resource helper of the project: the app finds its icons through :func:`package_resource` too.
 """
 
 from __future__ import annotations
@@ -9,17 +10,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-_PACKAGE = "ip2p_core"
 _RESOURCES = "resources"
 
 
-def _resources_root() -> Path:
+def package_resource(package: str, *parts: str) -> Path:
+    """Path of ``<package>/resources/<parts...>`` (not checked for existence)."""
     bundle_dir = getattr(sys, "_MEIPASS", None)
     if getattr(sys, "frozen", False) and bundle_dir:
-        return Path(bundle_dir) / _PACKAGE / _RESOURCES
-    return Path(__file__).resolve().parent / _RESOURCES
+        root = Path(bundle_dir) / package / _RESOURCES
+    else:
+        root = Path(__file__).resolve().parent.parent / package / _RESOURCES
+    return root.joinpath(*parts)
 
 
 def resource_path(*parts: str) -> Path:
     """Path of ``ip2p_core/resources/<parts...>``; it is not checked for existence."""
-    return _resources_root().joinpath(*parts)
+    return package_resource("ip2p_core", *parts)

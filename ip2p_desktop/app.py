@@ -43,7 +43,7 @@ def run(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
-    from .resource_path import resource_file
+    from ip2p_core.resource_paths import package_resource
     from .theme import apply_theme
 
     QApplication.setOrganizationName(ORG_NAME)
@@ -51,7 +51,7 @@ def run(argv: list[str] | None = None) -> int:
     QApplication.setApplicationDisplayName(APP_NAME)
     QApplication.setApplicationVersion(__version__)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setWindowIcon(QIcon(str(resource_file("ip2p.png"))))
+    app.setWindowIcon(QIcon(str(package_resource("ip2p_desktop", "ip2p.png"))))
     apply_theme(app)
 
     from .main_window import MainWindow

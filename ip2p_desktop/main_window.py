@@ -78,7 +78,7 @@ from .document import (
 from .edit_controller import EditController
 from .history_panel import HistoryPanel, chain_text
 from .jobs import EditJob, EditOutcome, ProgressUpdate
-from .resource_path import resource_file
+from ip2p_core.resource_paths import package_resource
 from .settings import AppSettings
 from .worker import EngineLoader
 
@@ -158,7 +158,7 @@ class MainWindow(QMainWindow):
         self._closed = False
 
         self.setWindowTitle(APP_NAME)
-        self.setWindowIcon(QIcon(str(resource_file("ip2p.png"))))
+        self.setWindowIcon(QIcon(str(package_resource("ip2p_desktop", "ip2p.png"))))
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowNestedDocks)
 

@@ -28,3 +28,12 @@ def test_frozen_flag_without_bundle_dir_falls_back_to_the_package(monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.delattr(sys, "_MEIPASS", raising=False)
     assert resource_path("sd15_ip2p").parent == Path(ip2p_core.__file__).resolve().parent / "resources"
+
+
+def test_app_icons_are_found_through_the_same_helper(monkeypatch, tmp_path):
+    from ip2p_core.resource_paths import package_resource
+
+    assert package_resource("ip2p_desktop", "ip2p.png").is_file()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setattr(sys, "_MEIPASS", str(tmp_path), raising=False)
+    assert package_resource("ip2p_desktop", "ip2p.png") == tmp_path / "ip2p_desktop" / "resources" / "ip2p.png"
