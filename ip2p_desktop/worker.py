@@ -34,9 +34,17 @@ _MEMORY_REPORT_INTERVAL = 1.0
 
 def load_engine(source: str, progress: Callable[[str, float], None]) -> Any:
     """Load the edit engine for ``source`` (hub id, folder or checkpoint file). Worker thread only."""
+    import gc
+
     from ip2p_core.engine import EditEngine  # heavy: torch/diffusers come with it
 
-    return EditEngine.load(source, device="auto", dtype="auto", progress=progress)
+    try:
+        return EditEngine.load(source, device="auto", dtype="auto", progress=progress)
+    finally:
+        # The import and load leave hundreds of thousands of long-lived objects; a full garbage
+        # collection over them holds the GIL, the UI thread's too, for tens of milliseconds.
+        # Freezing them (a constant-time move, no traversal) keeps later collections short.
+        gc.freeze()
 
 
 def _to_qimage(image: Any) -> Any:

@@ -156,3 +156,45 @@ def test_output_size_working(photo, tiny_model_dir, tmp_path, capsys):
                     "--resolution", "128", "--output-size", "working"], capsys)
     assert code == 0
     assert max(Image.open(out).size) == 128
+
+
+def test_replay_a_result_png_on_another_photo(photo, photos_dir, tiny_model_dir, tmp_path, capsys):
+    common = ["--model", tiny_model_dir, "--steps", "2", "--seed", "21", "--resolution", "128"]
+    first = tmp_path / "first.png"
+    assert _run([photo, "-i", "make it winter", "-i", "add snow", "-o", first, *common], capsys)[0] == 0
+    other = photos_dir / "coffee.png"
+    replayed = tmp_path / "replayed.png"
+    code, err = _run([other, "--replay", first, "-o", replayed, "--model", tiny_model_dir], capsys)
+    assert code == 0, err
+    chain = read_provenance(replayed).chain
+    assert [s.instruction for s in chain] == ["make it winter", "add snow"]
+    assert [s.seed for s in chain] == [21, 21] and chain[0].steps == 2
+    assert Image.open(replayed).size == Image.open(other).size
+    # Same chain, same seeds, same photo: replaying on the original input reproduces the file.
+    again = tmp_path / "again.png"
+    assert _run([photo, "--replay", first, "-o", again, "--model", tiny_model_dir], capsys)[0] == 0
+    assert np.array_equal(np.asarray(Image.open(again)), np.asarray(Image.open(first)))
+    fresh = tmp_path / "fresh.png"
+    assert _run([photo, "--replay", first, "--new-seeds", "-o", fresh, "--model", tiny_model_dir], capsys)[0] == 0
+    assert [s.seed for s in read_provenance(fresh).chain] != [21, 21]
+
+
+def test_replay_a_project_file(photo, tiny_engine, tiny_model_dir, tmp_path, capsys):
+    from ip2p_core.params import EditParams
+    from ip2p_core.session import EditSession
+
+    session = EditSession.create(Image.open(photo).convert("RGB"), root=tmp_path / "sessions")
+    result = tiny_engine.edit(session.image(session.root_id), EditParams("turn the car red", steps=2, seed=8, resolution=64))
+    session.add_result(session.root_id, result)
+    project = tmp_path / "work.ip2p"
+    session.save_project(project)
+    session.close()
+    out = tmp_path / "from_project.jpg"
+    code, err = _run([photo, "--replay", project, "-o", out, "--model", tiny_model_dir], capsys)
+    assert code == 0, err
+    assert [s.instruction for s in read_provenance(out).chain] == ["turn the car red"]
+
+
+def test_replay_of_a_file_without_a_chain_is_a_clear_error(photo, tiny_model_dir, tmp_path, capsys):
+    code, err = _run([photo, "--replay", photo, "-o", tmp_path / "x.png", "--model", tiny_model_dir], capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1
