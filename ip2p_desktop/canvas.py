@@ -179,6 +179,33 @@ class ImageCanvas(QWidget):
         view = view.clamped(extent, pane, dpr, center_small=z < self._view.zoom)
         self._apply_view(view, fit_active=False)
 
+    def view_state(self) -> dict:
+        """Mode, zoom, pan centre and divider, as plain data (saved with a project)."""
+        return {
+            "mode": self._mode,
+            "fit": self._fit_active,
+            "zoom": self._view.zoom,
+            "center": [self._view.center.x(), self._view.center.y()],
+            "divider": self._divider,
+        }
+
+    def restore_view_state(self, state: dict) -> None:
+        """Put back what :meth:`view_state` returned; unknown or damaged entries are ignored."""
+        try:
+            if state.get("mode") in ("single", "split", "side_by_side"):
+                self.set_mode(state["mode"])
+            if "divider" in state:
+                self.set_divider_position(float(state["divider"]))
+            if state.get("fit", True) or self._extent() is None:
+                self.fit_to_window()
+                return
+            cx, cy = (float(v) for v in state["center"])
+            view = ViewTransform(clamp_zoom(float(state["zoom"])), QPointF(cx, cy))
+            view = view.clamped(self._extent(), self._panes()[0], self._dpr(), center_small=False)
+            self._apply_view(view, fit_active=False)
+        except (KeyError, TypeError, ValueError):
+            self.fit_to_window()
+
     def image_point_at(self, pos: QPointF) -> QPointF | None:
         """The image coordinate (after-image pixels) under a widget position, or None."""
         extent = self._extent()

@@ -611,6 +611,11 @@ class MainWindow(QMainWindow):
         self.canvas.set_before(None)
         self.canvas.fit_to_window()
         self._show_state(cursor)
+        saved_view = getattr(doc.session, "view", None)
+        if saved_view:
+            if saved_view.get("mode") in ("single", "split", "side_by_side"):
+                self.set_view_mode(saved_view["mode"])
+            self.canvas.restore_view_state(saved_view)
         if doc.warnings:
             show_warning(self, "Opened with problems", "\n".join(doc.warnings))
         self._set_message(f"Opened {doc.name} ({opened.image.width()} × {opened.image.height()})")
@@ -1064,6 +1069,7 @@ class MainWindow(QMainWindow):
             self.ioFailed.emit(message)
             show_error(self, "Cannot save the project", message)
 
+        doc.session.set_view(self.canvas.view_state())
         self.tasks.run(save_project, doc, path, done=done, failed=failed)
 
     def _save_project_blocking(self, doc: Document) -> bool:
@@ -1073,6 +1079,7 @@ class MainWindow(QMainWindow):
             return False
         QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
+            doc.session.set_view(self.canvas.view_state())
             save_project(doc, path)
         except Exception as exc:  # noqa: BLE001
             QApplication.restoreOverrideCursor()

@@ -138,3 +138,27 @@ def test_quit_after_show_for_packaging_checks(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "window shown in" in proc.stdout
+
+
+def test_project_reopens_with_its_view(qtbot, make_window, dialogs, tmp_path: Path) -> None:
+    """A saved project brings back the tree, the cursor, and how the user was looking at it."""
+    first = make_window()
+    open_photo(qtbot, first)
+    apply_and_wait(qtbot, first, "make it winter")
+    wait_idle(qtbot, first)
+    first.set_view_mode("split")
+    first.canvas.set_divider_position(0.3)
+    first.canvas.set_zoom(2.0)
+    expected = first.canvas.view_state()
+    cursor = first.document.session.cursor
+    with qtbot.waitSignal(first.projectSaved, timeout=20_000):
+        first.save_project_to(tmp_path / "view.ip2p")
+    wait_idle(qtbot, first)
+
+    second = make_window()
+    with qtbot.waitSignal(second.documentChanged, timeout=20_000):
+        second.open_path(tmp_path / "view.ip2p")
+    restored = second.canvas.view_state()
+    assert second.document.session.cursor == cursor
+    assert restored["mode"] == "split" and abs(restored["divider"] - 0.3) < 1e-9
+    assert restored["fit"] is False and abs(restored["zoom"] - expected["zoom"]) < 1e-9
