@@ -60,6 +60,16 @@ def _scale(text: str) -> float:
     return value
 
 
+def _unit(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 1")
+    return value
+
+
 def _resolution(text: str) -> int:
     value = _positive_int(text)
     if not MIN_RESOLUTION <= value <= MAX_RESOLUTION:
@@ -94,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="working resolution of the long side, rounded to multiples of 64 (default 512)")
     parser.add_argument("--output-size", choices=("original", "working"), default="original",
                         help="deliver at the photo's original size (default) or at the working resolution")
+    parser.add_argument("--color-match", type=_unit, default=0.0, metavar="F",
+                        help="0-1: pull the result's colours back toward the photo's (default 0: off)")
     parser.add_argument("--negative", default="", metavar="TEXT", help="what to steer away from")
     parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="compute device (default auto)")
     parser.add_argument("--dtype", choices=DTYPE_CHOICES, default="auto", help="precision (default: fp16 on GPUs, fp32 on CPU)")
@@ -151,6 +163,7 @@ def _chain_from_args(args: argparse.Namespace) -> list[EditParams]:
             resolution=args.resolution,
             negative=args.negative,
             output_size=args.output_size,
+            color_match=args.color_match,
         ).validate()
         for text in args.instruction
     ]

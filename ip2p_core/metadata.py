@@ -68,6 +68,7 @@ class ChainStep:
     height: int = 0
     model: str = ""
     output_size: str | None = None
+    color_match: float = 0.0
     weights_hash: str | None = None
     resolution: int | None = None
 
@@ -85,6 +86,7 @@ class ChainStep:
             height=int(height),
             model=str(model),
             output_size=params.output_size,
+            color_match=float(params.color_match),
             resolution=int(params.resolution),
             **extra,
         )
@@ -105,6 +107,7 @@ class ChainStep:
             resolution=int(resolution),
             negative=self.negative,
             output_size=output_size,  # type: ignore[arg-type]
+            color_match=min(max(float(self.color_match or 0.0), 0.0), 1.0),
         )
 
     def to_dict(self) -> dict[str, Any]:

@@ -34,6 +34,7 @@ class EditParams:
     resolution: int = 512
     negative: str = ""
     output_size: OutputSize = "original"
+    color_match: float = 0.0  # 0 = off; up to 1 = remove the model's colour cast toward the source
 
     def validate(self) -> "EditParams":
         if not isinstance(self.instruction, str) or not self.instruction.strip():
@@ -54,6 +55,8 @@ class EditParams:
             raise InvalidParameterError(
                 f"Working resolution must be between {MIN_RESOLUTION} and {MAX_RESOLUTION} px (got {self.resolution})."
             )
+        if not 0.0 <= float(self.color_match) <= 1.0:
+            raise InvalidParameterError(f"Colour matching strength must be between 0 and 1 (got {self.color_match}).")
         if self.output_size not in ("original", "working"):
             raise InvalidParameterError(f"Output size must be 'original' or 'working' (got {self.output_size}).")
         return self

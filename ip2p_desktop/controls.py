@@ -234,6 +234,13 @@ class ControlsPanel(QWidget):
         self.output_size.setToolTip("Size of the result image")
         form.addRow("Result size", self.output_size)
 
+        self.color_match = QCheckBox("Keep the photo's colours")
+        self.color_match.setToolTip(
+            "Remove a colour cast the model adds, matching the result's colours to the photo. "
+            "Off by default: it also undoes subtle colour edits such as \u201cmake it warmer\u201d."
+        )
+        form.addRow("Colours", self.color_match)
+
         reset_row = QHBoxLayout()
         reset_row.addStretch(1)
         self.reset_button = QPushButton("Reset to defaults")
@@ -266,6 +273,7 @@ class ControlsPanel(QWidget):
             resolution=self.resolution.value(),
             negative=self.negative.text().strip(),
             output_size=str(self.output_size.currentData()),  # type: ignore[arg-type]
+            color_match=1.0 if self.color_match.isChecked() else 0.0,
         )
 
     def set_params(self, params: EditParams, *, random: bool | None = None, instruction: bool = False) -> None:
@@ -278,6 +286,7 @@ class ControlsPanel(QWidget):
         self.scheduler.setCurrentIndex(max(index, 0))
         self.negative.setText(params.negative)
         self.output_size.setCurrentIndex(max(self.output_size.findData(params.output_size), 0))
+        self.color_match.setChecked(params.color_match > 0)
         if params.seed is not None:
             self.seed.setText(str(params.seed))
         use_random = params.seed is None if random is None else random

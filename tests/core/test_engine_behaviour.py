@@ -147,3 +147,28 @@ def test_sequential_branches_give_the_same_result(tiny_model_dir, photo):
 def test_memory_report(tiny_engine):
     report = tiny_engine.memory_in_use()
     assert report["vram_used"] is None and report["ram_rss"] > 10_000_000
+
+
+def test_colour_matching_is_off_by_default_and_recorded(tiny_engine, photo, tmp_path, monkeypatch):
+    """The option reaches the transfer (whose effect tests/core/test_transfer.py measures) and the file."""
+    import ip2p_core.transfer as transfer
+    from ip2p_core.chain import chain_provenance
+    from ip2p_core.imageio import save_image
+    from ip2p_core.metadata import read_provenance
+
+    seen: list[float] = []
+    real = transfer.transfer_edit
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("color_match", 0.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(transfer, "transfer_edit", spy)
+    params = EditParams("make it winter", steps=2, seed=3, resolution=128)
+    tiny_engine.edit(photo, params)
+    matched = tiny_engine.edit(photo, params.replace(color_match=0.7))
+    assert seen == [0.0, 0.7]
+    out = save_image(tmp_path / "m.png", matched.image, provenance=chain_provenance([matched]))
+    assert read_provenance(out).chain[0].to_params().color_match == 0.7
+    with pytest.raises(InvalidParameterError):
+        tiny_engine.edit(photo, params.replace(color_match=1.5))
