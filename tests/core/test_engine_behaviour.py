@@ -172,3 +172,22 @@ def test_colour_matching_is_off_by_default_and_recorded(tiny_engine, photo, tmp_
     assert read_provenance(out).chain[0].to_params().color_match == 0.7
     with pytest.raises(InvalidParameterError):
         tiny_engine.edit(photo, params.replace(color_match=1.5))
+
+
+def test_vae_reference_returns_untouched_photo_exactly(tiny_model_dir, photos_dir, monkeypatch):
+    """If the denoiser changes nothing, the delivered photo is the original, VAE softening and all undone."""
+    photo = Image.open(photos_dir / "motorcycle_left.png").convert("RGB")  # 741x500: downscaled to work
+    engine = EditEngine.load(str(tiny_model_dir), device="cpu", vae_reference=True)
+    assert engine.vae_reference
+    monkeypatch.setattr(engine, "denoise", lambda instruction, image_latent, params, **kw:
+                        image_latent.float() * engine.components.vae.config.scaling_factor)
+    result = engine.edit(photo, EditParams("make it winter", steps=1, seed=0, resolution=128))
+    diff = np.abs(np.asarray(result.image, np.float32) - np.asarray(photo, np.float32))
+    assert diff.mean() <= 1.0, diff.mean()
+    # Without the reference the random tiny VAE's output is taken for an edit everywhere.
+    plain = EditEngine.load(str(tiny_model_dir), device="cpu", vae_reference=False)
+    monkeypatch.setattr(plain, "denoise", lambda instruction, image_latent, params, **kw:
+                        image_latent.float() * plain.components.vae.config.scaling_factor)
+    blurred = plain.edit(photo, EditParams("make it winter", steps=1, seed=0, resolution=128))
+    assert np.abs(np.asarray(blurred.image, np.float32) - np.asarray(photo, np.float32)).mean() > 5 * diff.mean()
+    assert EditEngine.load(str(tiny_model_dir), device="cpu").vae_reference is False  # opt-in on CPU
