@@ -11,7 +11,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any, NoReturn, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from . import DEFAULT_MODEL_ID, __version__
 from .devices import DEVICE_CHOICES, DTYPE_CHOICES
@@ -30,51 +30,30 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
+def _bounded(kind: type, low: float, high: float | None, unit: str = "") -> Callable[[str], Any]:
+    """An argparse type: parse ``kind`` (int or float) and check ``low <= value <= high``."""
+    noun = "whole number" if kind is int else "number"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a {noun}") from None
+        if value != value or value < low:  # NaN, or too small
+            bound = f"between {low} and {high}{unit}" if high is not None else f"at least {low}{unit}"
+            raise argparse.ArgumentTypeError(f"{value} must be {bound}")
+        if high is not None and value > high:
+            raise argparse.ArgumentTypeError(f"{value} must be between {low} and {high}{unit}")
+        return value
+
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"seed '{text}' is not a whole number") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"seed {value} must be between 0 and {2**32 - 1}")
-    return value
-
-
-def _scale(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0.0 <= value <= 50.0 or value != value:
-        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 50")
-    return value
-
-
-def _unit(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{value} must be between 0 and 1")
-    return value
-
-
-def _resolution(text: str) -> int:
-    value = _positive_int(text)
-    if not MIN_RESOLUTION <= value <= MAX_RESOLUTION:
-        raise argparse.ArgumentTypeError(f"{value} must be between {MIN_RESOLUTION} and {MAX_RESOLUTION} px")
-    return value
+_positive_int = _bounded(int, 1, None)
+_seed = _bounded(int, 0, 2**32 - 1)
+_scale = _bounded(float, 0.0, 50.0)
+_unit = _bounded(float, 0.0, 1.0)
+_resolution = _bounded(int, MIN_RESOLUTION, MAX_RESOLUTION, " px")
 
 
 def build_parser() -> argparse.ArgumentParser:
