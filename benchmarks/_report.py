@@ -37,6 +37,7 @@ def comparison_rows(results: dict[str, Any]) -> list[list[str]]:
                     _f(s["ours_median_s"]),
                     _f(s["stock_median_s"]),
                     _f(s["ratio"], 3),
+                    _f(s.get("ratio_best"), 3),
                     _f(s["cpu_time_ratio"], 3),
                     *[_f(phases.get(key), 2) for key, _ in PHASES],
                     _f(s["picture_mean_abs_diff_255"], 2),
@@ -52,6 +53,7 @@ COMPARISON_HEADER = [
     "ours s",
     "stock s",
     "ratio",
+    "best-of-N ratio",
     "cpu-time ratio",
     *[label for _, label in PHASES],
     "Δ picture /255",
@@ -108,7 +110,7 @@ def _other_lines(results: dict[str, Any]) -> list[str]:
         if session.get("available"):
             lines.append(
                 f"Session memory ({session['edits']} chained edits, {session['megapixels']:g} MP photo): RSS growth "
-                f"{_f(session['rss_growth_mb'], 0)} MB (target ≤ 500), peak {_f(session.get('peak_rss_mb'), 0)} MB"
+                f"{_f(session['rss_growth_mb'], 0)} MB (target ≤ 500; tiny model, session layer)"
             )
         else:
             lines.append(f"Session memory: not available ({session.get('reason')})")

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         contestants = make_contestants(model, plan.device, plan.dtype)
         results["model"]["engine_init_s"] = time.perf_counter() - started  # includes the one-off conv prepack
         results["model"]["engine_channels_last"] = contestants.engine_channels_last
-        results["model"]["engine_conv_prepack"] = getattr(contestants.engine, "_packed_convs", None) is not None
+        results["model"]["engine_conv_prepack"] = bool(getattr(contestants.engine, "prepacked_convs", False))
         log(f"  engine ready in {results['model']['engine_init_s']:.1f} s (channels-last "
             f"{results['model']['engine_channels_last']}, conv prepack {results['model']['engine_conv_prepack']})")
 

@@ -606,10 +606,16 @@ class _CpuFastPaths:
         w = conv.weight
         return (id(w), w._version, w.dtype, w.device.type)
 
-    def _pack(self, weight: Any, padding: Any, stride: Any, dilation: Any, groups: int) -> Any:
-        return self._torch.ops.mkldnn._reorder_convolution_weight(
-            weight, list(padding), list(stride), list(dilation), groups, [1, weight.shape[1], 64, 64]
-        )
+    def _pack(self, weight: Any, padding: Any, stride: Any, dilation: Any, groups: int) -> Any | None:
+        """oneDNN's blocked copy of an fp32 weight, or None (other dtypes, or the CPU lacks it)."""
+        if weight.dtype != self._torch.float32:
+            return None
+        try:
+            return self._torch.ops.mkldnn._reorder_convolution_weight(
+                weight, list(padding), list(stride), list(dilation), groups, [1, weight.shape[1], 64, 64]
+            )
+        except RuntimeError:
+            return None
 
     def prepare(self) -> bool:
         """(Re)build what is missing or stale (weights changed); True if anything was built."""
@@ -617,10 +623,14 @@ class _CpuFastPaths:
         built = False
         with torch.inference_mode():
             for conv in self._convs:
-                if self._prepared.get(id(conv), (None,))[0] != self._key(conv) and conv.weight.device.type == "cpu":
-                    packed = self._pack(conv.weight, conv.padding, conv.stride, conv.dilation, conv.groups)
-                    self._prepared[id(conv)] = (self._key(conv), packed)
-                    built = True
+                if self._prepared.get(id(conv), (None,))[0] == self._key(conv) or conv.weight.device.type != "cpu":
+                    continue
+                packed = self._pack(conv.weight, conv.padding, conv.stride, conv.dilation, conv.groups)
+                if packed is None:
+                    self._prepared.pop(id(conv), None)
+                    continue
+                self._prepared[id(conv)] = (self._key(conv), packed)
+                built = True
             for up in self._upsamplers:
                 conv = up.conv
                 if self._prepared.get(id(up), (None,))[0] == self._key(conv) or conv.weight.device.type != "cpu":
@@ -632,9 +642,8 @@ class _CpuFastPaths:
                 weight = phases.reshape(4 * conv.out_channels, conv.in_channels, 2, 2).to(conv.weight.dtype)
                 weight = weight.contiguous(memory_format=torch.channels_last)
                 bias = conv.bias.repeat(4) if conv.bias is not None else None
-                if id(up) in self._pack_upsamplers:
-                    weight = self._pack(weight, (1, 1), (1, 1), (1, 1), 1)
-                self._prepared[id(up)] = (self._key(conv), (weight, bias, id(up) in self._pack_upsamplers))
+                packed = self._pack(weight, (1, 1), (1, 1), (1, 1), 1) if id(up) in self._pack_upsamplers else None
+                self._prepared[id(up)] = (self._key(conv), (weight if packed is None else packed, bias, packed is not None))
                 built = True
         return built
 
