@@ -702,12 +702,10 @@ def _is_plain_upsampler(module: Any) -> bool:
 
 def _subpixel_upsample(torch: Any, up: Any, weight: Any, bias: Any, packed: bool, x: Any,
                        output_size: Any = None, *args: Any, **kwargs: Any) -> Any:
+    if args or kwargs or x.dim() != 4 or x.device.type != "cpu" or x.dtype != up.conv.weight.dtype:
+        return type(up).forward(up, x, output_size, *args, **kwargs)
     n, _, h, w = x.shape
-    plain = (
-        args or kwargs or x.dim() != 4 or x.device.type != "cpu" or x.dtype != up.conv.weight.dtype
-        or (output_size is not None and tuple(output_size) != (2 * h, 2 * w))
-    )
-    if plain:
+    if output_size is not None and tuple(output_size) != (2 * h, 2 * w):
         return type(up).forward(up, x, output_size, *args, **kwargs)
     if packed:
         out = torch.ops.mkldnn._convolution_pointwise(x, weight, bias, [1, 1], [1, 1], [1, 1], 1, "none", [], "")
