@@ -62,16 +62,7 @@ def tiny_engine() -> Any:
     from ip2p_core.tiny_model import build_tiny_pipeline
 
     pipe = build_tiny_pipeline()
-    components = ModelComponents(
-        tokenizer=pipe.tokenizer,
-        text_encoder=pipe.text_encoder,
-        vae=pipe.vae,
-        unet=pipe.unet,
-        scheduler_config=dict(pipe.scheduler.config),
-        model_id="tiny-random",
-        source_kind="memory",
-        weights_hash="tiny",
-    )
+    components = ModelComponents.in_memory(pipe, pipe.scheduler.config, "tiny-random")
     return EditEngine(components, choose_device("cpu", "fp32"))
 
 
@@ -87,16 +78,7 @@ def full_engine(device: str = "cpu") -> Any:
     choice = choose_device(device, "auto")
     for module in (model.unet, model.vae, model.text_encoder):
         module.to(device=choice.torch_device, dtype=choice.torch_dtype)
-    components = ModelComponents(
-        tokenizer=model.tokenizer,
-        text_encoder=model.text_encoder,
-        vae=model.vae,
-        unet=model.unet,
-        scheduler_config=dict(model.scheduler_config),
-        model_id="random-sd15-ip2p",
-        source_kind="memory",
-        weights_hash="random",
-    )
+    components = ModelComponents.in_memory(model, model.scheduler_config, "random-sd15-ip2p")
     return EditEngine(components, choice)
 
 

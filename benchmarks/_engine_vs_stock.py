@@ -61,16 +61,7 @@ def make_contestants(model: Sd15Model, device: str, dtype: str, *, channels_last
     from ip2p_core.engine import EditEngine
     from ip2p_core.model_loading import ModelComponents
 
-    components = ModelComponents(
-        tokenizer=model.tokenizer,
-        text_encoder=model.text_encoder,
-        vae=model.vae,
-        unet=model.unet,
-        scheduler_config=dict(model.scheduler_config),
-        model_id="random-sd15-ip2p",
-        source_kind="memory",
-        weights_hash="random",
-    )
+    components = ModelComponents.in_memory(model, model.scheduler_config, "random-sd15-ip2p")
     kwargs = {} if channels_last is None else {"channels_last": channels_last}
     engine = EditEngine(components, choose_device(device, dtype), **kwargs)
     stock = StableDiffusionInstructPix2PixPipeline(

@@ -83,6 +83,21 @@ class ModelComponents:
     source_kind: str
     weights_hash: str
 
+    @classmethod
+    def in_memory(cls, modules: Any, scheduler_config: dict[str, Any], model_id: str) -> "ModelComponents":
+        """Components of a model built in memory (tests, self-test, benchmarks): any object with
+        ``tokenizer``, ``text_encoder``, ``vae`` and ``unet`` attributes, e.g. a diffusers pipeline."""
+        return cls(
+            tokenizer=modules.tokenizer,
+            text_encoder=modules.text_encoder,
+            vae=modules.vae,
+            unet=modules.unet,
+            scheduler_config=dict(scheduler_config),
+            model_id=model_id,
+            source_kind="memory",
+            weights_hash="in-memory",
+        )
+
 
 def _looks_like_path(spec: str) -> bool:
     return (

@@ -113,16 +113,7 @@ def _tiny_engine(device: str) -> Any:
     pipe = build_tiny_pipeline()
     for module in (pipe.text_encoder, pipe.vae, pipe.unet):
         module.to(dtype=choice.torch_dtype)  # exercise the precision real edits use on this device
-    components = ModelComponents(
-        tokenizer=pipe.tokenizer,
-        text_encoder=pipe.text_encoder,
-        vae=pipe.vae,
-        unet=pipe.unet,
-        scheduler_config=dict(SCHEDULER_CONFIG),
-        model_id="tiny random-weight model (self-test)",
-        source_kind="memory",
-        weights_hash="self-test",
-    )
+    components = ModelComponents.in_memory(pipe, SCHEDULER_CONFIG, "tiny random-weight model (self-test)")
     return EditEngine(components, choice)
 
 
