@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from .errors import EditCancelled
 
 
 class CancelToken:
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    def __init__(self, event: Any = None) -> None:
+        """``event``: anything with ``set()``/``is_set()`` to share the flag with, e.g. a
+        ``multiprocessing`` event a child process checks; a private ``threading.Event`` if None."""
+        self._event = threading.Event() if event is None else event
 
     def cancel(self) -> None:
         self._event.set()

@@ -29,6 +29,7 @@ class EditController(QObject):
     modelProgress = Signal(str, float)
     modelReady = Signal(object)
     modelFailed = Signal(str)
+    modelUnloaded = Signal(str)  # the engine stopped (e.g. its process died); the next edit reloads
     memoryUsage = Signal(object)
     queueChanged = Signal()
     busyChanged = Signal(bool)
@@ -64,6 +65,7 @@ class EditController(QObject):
         self._worker.modelProgress.connect(self.modelProgress)
         self._worker.modelReady.connect(self._on_model_ready)
         self._worker.modelFailed.connect(self._on_model_failed)
+        self._worker.modelUnloaded.connect(self._on_model_unloaded)
         self._worker.memoryUsage.connect(self.memoryUsage)
         self._worker.editProgress.connect(self._on_edit_progress)
         self._worker.editFinished.connect(self._on_edit_finished)
@@ -143,6 +145,8 @@ class EditController(QObject):
         # flag), so an unbounded wait is short; a bounded one could leave a running QThread to
         # be destroyed, which aborts the process.
         self._thread.wait()
+        # The thread has ended, so the worker can be driven from here: end the engine's process.
+        self._worker.release()
         log.info("Engine thread stopped")
 
     # --- internals ----------------------------------------------------------------------------
@@ -198,6 +202,14 @@ class EditController(QObject):
         self._model_loading = False
         self._model_info = None
         self.modelFailed.emit(message)
+
+    @Slot(str)
+    def _on_model_unloaded(self, why: str) -> None:
+        if self._closed:
+            return
+        self._model_loading = False
+        self._model_info = None
+        self.modelUnloaded.emit(why)
 
     @Slot(int, object)
     def _on_edit_progress(self, job_id: int, progress: Any) -> None:

@@ -1174,6 +1174,12 @@ class MainWindow(QMainWindow):
             self.controls.show_idle("No model", message)
         self._set_message(message)
 
+    @Slot(str)
+    def _on_model_unloaded(self, why: str) -> None:
+        # The edit's failure dialog has said what happened; the labels must not claim a model.
+        self._update_model_labels()
+        self._set_message("The model is not loaded any more; it loads again with the next edit.")
+
     @Slot(object)
     def _on_memory(self, usage: dict) -> None:
         parts = [f"RAM {human_bytes(usage.get('ram_rss'))}"]

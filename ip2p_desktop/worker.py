@@ -6,8 +6,11 @@ directly: it sends queued signals (see ``edit_controller.EditController``) and l
 worker's signals, which Qt delivers on the UI thread. The one exception is cancellation, which goes
 through the job's thread-safe ``CancelToken`` because the worker is busy inside the edit then.
 
-torch, diffusers and transformers are imported here only inside ``load_engine``, which runs on the
-worker thread, so the window can appear before any of them is loaded.
+Where the engine runs is the loader's choice. The app's default, ``start_engine_process``, runs it
+in a child process (``ip2p_core.engine_process``): this process never imports torch, diffusers or
+transformers, whose imports hold the interpreter lock for hundreds of milliseconds and would
+freeze the UI thread, and an engine crash costs one edit, not the app. ``load_engine_here`` runs
+it on the worker thread itself (tests, where a process per window would cost seconds each).
 """
 
 from __future__ import annotations
@@ -26,14 +29,35 @@ from .jobs import EditJob, EditOutcome, ProgressUpdate
 
 log = logging.getLogger(__name__)
 
-EngineLoader = Callable[[str, Callable[[str, float], None]], Any]
+# loader(source, progress, check): progress(stage, fraction) reports the load; check() may be
+# called while the loader waits and raises when the load must be abandoned (the app closes).
+EngineLoader = Callable[[str, Callable[[str, float], None], Callable[[], None]], Any]
 
 # How often the worker reports memory use while an edit runs (seconds).
 _MEMORY_REPORT_INTERVAL = 1.0
 
 
-def load_engine(source: str, progress: Callable[[str, float], None]) -> Any:
-    """Load the edit engine for ``source`` (hub id, folder or checkpoint file). Worker thread only."""
+def start_engine_process(source: str, progress: Callable[[str, float], None], check: Callable[[], None]) -> Any:
+    """Start the edit engine for ``source`` (hub id, folder or checkpoint file) in a child process."""
+    from ip2p_core.engine_process import EngineProcess
+
+    return EngineProcess.start(
+        source, device="auto", dtype="auto", progress=progress, check=check, log_file=_log_file()
+    )
+
+
+def _log_file() -> str | None:
+    """The app's log file, so that the engine process writes its lines there too."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return None
+
+
+def load_engine_here(source: str, progress: Callable[[str, float], None], check: Callable[[], None]) -> Any:
+    """Load the edit engine for ``source`` in this process. Worker thread only.
+
+    (``check`` is not needed here: the loader reports progress often enough.)"""
     import gc
 
     from ip2p_core.engine import EditEngine  # heavy: torch/diffusers come with it
@@ -62,6 +86,7 @@ class EngineWorker(QObject):
     modelProgress = Signal(str, float)  # stage, fraction 0..1
     modelReady = Signal(object)  # EngineInfo
     modelFailed = Signal(str)  # one-sentence message
+    modelUnloaded = Signal(str)  # why: the engine stopped (its process died) and must load again
     editStarted = Signal(int)  # job id
     editProgress = Signal(int, object)  # job id, ProgressUpdate
     editFinished = Signal(int, object)  # job id, EditOutcome
@@ -71,7 +96,7 @@ class EngineWorker(QObject):
 
     def __init__(self, loader: EngineLoader | None = None) -> None:
         super().__init__()
-        self._loader = loader or load_engine
+        self._loader = loader or start_engine_process
         self._engine: Any = None
         self._source = ""
         self._closing = threading.Event()
@@ -79,8 +104,16 @@ class EngineWorker(QObject):
 
     # --- called from the UI thread (thread-safe) -------------------------------------------
     def request_shutdown(self) -> None:
-        """Make a model load in progress give up at its next progress report."""
+        """Make a model load in progress give up at its next progress report; an engine in its
+        own process is stopped at once rather than at the end of the running denoising step."""
         self._closing.set()
+        abandon = getattr(self._engine, "abandon", None)
+        if callable(abandon):
+            abandon()
+
+    def release(self) -> None:
+        """Unload the engine (and end its process). Only once the worker thread has stopped."""
+        self._release_engine()
 
     # --- slots: run on the worker thread ------------------------------------------------------
     @Slot(str)
@@ -107,6 +140,7 @@ class EngineWorker(QObject):
             self.editCancelled.emit(job.job_id)
         except IP2PError as exc:
             self.editFailed.emit(job.job_id, str(exc))
+            self._drop_engine_if_dead(str(exc))
         except MemoryError:
             self.editFailed.emit(job.job_id, "Not enough memory for this edit; close other programs or lower the working size.")
         except Exception as exc:  # noqa: BLE001 - any failure must reach the user, not kill the thread
@@ -132,14 +166,17 @@ class EngineWorker(QObject):
         self._release_engine()
         self.modelLoading.emit(source)
 
-        def on_progress(stage: str, fraction: float) -> None:
+        def check() -> None:
             if self._closing.is_set():
                 raise _ShutdownRequested("the app is closing")
+
+        def on_progress(stage: str, fraction: float) -> None:
+            check()
             self.modelProgress.emit(str(stage), float(fraction))
 
         started = time.perf_counter()
         try:
-            engine = self._loader(source, on_progress)
+            engine = self._loader(source, on_progress, check)
         except _ShutdownRequested:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure must reach the user, not kill the thread
@@ -158,6 +195,11 @@ class EngineWorker(QObject):
         self.modelReady.emit(self._describe())
         self._report_memory(force=True)
         return engine
+
+    def _drop_engine_if_dead(self, why: str) -> None:
+        if self._engine is not None and getattr(self._engine, "alive", True) is False:
+            self._release_engine()
+            self.modelUnloaded.emit(why)
 
     def _release_engine(self) -> None:
         engine, self._engine, self._source = self._engine, None, ""

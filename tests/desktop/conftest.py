@@ -95,14 +95,22 @@ def app_settings(tmp_path: Path):
 
 @pytest.fixture
 def make_window(qtbot, tiny_model_dir: Path, tmp_path: Path, app_settings, dialogs):
-    """Build main windows wired to the tiny model and temporary folders; shut down afterwards."""
+    """Build main windows wired to the tiny model and temporary folders; shut down afterwards.
+
+    The engine loads on the worker thread (``load_engine_here``) unless a test passes
+    ``engine_loader=None``, the app's own default: an engine process per window would add seconds
+    of torch start-up to every test, and the UI cannot tell the two apart. The process engine has
+    its own tests (test_engine_process_ui.py, tests/core/test_engine_process.py).
+    """
     from ip2p_desktop.main_window import MainWindow
     from ip2p_desktop.theme import apply_theme
+    from ip2p_desktop.worker import load_engine_here
 
     apply_theme(qtbot_app())
     windows: list[Any] = []
 
     def make(model_source: str | None = None, first_run_checks: bool = False, **kwargs: Any) -> Any:
+        kwargs.setdefault("engine_loader", load_engine_here)
         window = MainWindow(
             app_settings,
             model_source=str(tiny_model_dir) if model_source is None else model_source,
