@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import secrets
+import os
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -18,7 +18,9 @@ MAX_SEED = 2**32 - 1
 
 
 def random_seed() -> int:
-    return secrets.randbelow(MAX_SEED + 1)
+    # MAX_SEED is 2**32 - 1, so four random bytes cover 0..MAX_SEED exactly, without bias; os.urandom
+    # avoids importing `secrets` (and hmac/hashlib with it) on the app's start-up path.
+    return int.from_bytes(os.urandom((MAX_SEED.bit_length() + 7) // 8), "big")
 
 
 @dataclass(frozen=True)

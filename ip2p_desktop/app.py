@@ -16,8 +16,13 @@ from . import APP_ID, APP_NAME, ORG_NAME, __version__
 log = logging.getLogger(__name__)
 
 
+# What a start without arguments means; build_parser() takes its defaults from here.
+PLAIN_START = {"image": None, "model": None, "self_test": False, "quit_after_show": False}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ip2p", description=f"{APP_NAME}: edit photos by describing the change.")
+    parser.set_defaults(**PLAIN_START)
     parser.add_argument("image", nargs="?", help="a photo or .ip2p project to open")
     parser.add_argument("--model", metavar="ID_OR_PATH",
                         help="hub id, diffusers folder or checkpoint file to use for this run")
@@ -28,11 +33,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; a plain start skips argparse, whose set-up looks for translations on disk
+    (a few milliseconds before the window can appear)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv:
+        return argparse.Namespace(**PLAIN_START)
+    return build_parser().parse_args(argv)
+
+
 def run(argv: list[str] | None = None) -> int:
     import time
 
     started = time.perf_counter()
-    args = build_parser().parse_args(argv)
+    args = parse_arguments(argv)
 
     from .logging_setup import setup_logging
 
@@ -44,15 +58,20 @@ def run(argv: list[str] | None = None) -> int:
     from PySide6.QtWidgets import QApplication
 
     from ip2p_core.resource_paths import package_resource
-    from .theme import apply_theme
+    from .first_frame import after_first_paint
+    from .theme import apply_theme, style_arguments
 
     QApplication.setOrganizationName(ORG_NAME)
     QApplication.setApplicationName(APP_ID)
     QApplication.setApplicationDisplayName(APP_NAME)
     QApplication.setApplicationVersion(__version__)
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = QApplication.instance()
+    created = app is None
+    if created:
+        app = QApplication((sys.argv[:1] or ["ip2p"]) + style_arguments())
+    # The one window icon: windows and dialogs without their own use the application's.
     app.setWindowIcon(QIcon(str(package_resource("ip2p_desktop", "ip2p.png"))))
-    apply_theme(app)
+    apply_theme(app, set_style=not created)
 
     from .main_window import MainWindow
 
@@ -68,9 +87,9 @@ def run(argv: list[str] | None = None) -> int:
 
         QTimer.singleShot(0, report_and_close)
     if args.image:
-        # Queued so the window paints before the photo is decoded.
+        # After the first frame: opening starts a decode thread that would compete with it.
         path = str(Path(args.image).expanduser())
-        QTimer.singleShot(0, lambda: window.open_path(path))
+        after_first_paint(window, lambda: window.open_path(path))
     window.start()
     code = app.exec()
     window.shutdown()  # no-op when closeEvent already did it (e.g. quit from the menu)

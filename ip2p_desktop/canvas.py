@@ -7,6 +7,7 @@ The widget decides what is shown where; `canvas_view` does the geometry and the 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QPointF, QRectF, QSize, QSizeF, Qt, QTimer, Signal
 from PySide6.QtGui import (QColor, QFocusEvent, QFont, QImage, QKeyEvent, QMouseEvent, QPainter,
@@ -19,6 +20,9 @@ from ip2p_desktop.compare import (DEFAULT_BACKGROUND, DIVIDER_GRAB_PX, GUTTER_CO
                                   LABEL_MARGIN, MODES, SIDE_BY_SIDE, SINGLE, SPLIT,
                                   checkerboard_brush, label_font, label_rect, paint_divider,
                                   paint_hint, paint_label, side_by_side_panes)
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QBrush
 
 _PAN = "pan"
 _DIVIDER = "divider"
@@ -58,7 +62,7 @@ class ImageCanvas(QWidget):
         self._flash_before = False
         self._overlay_text = ""
         self._background = QColor(DEFAULT_BACKGROUND)
-        self._checker = checkerboard_brush()
+        self._checker: QBrush | None = None  # made when a photo with transparency is first drawn
 
         self._drag: str | None = None
         self._drag_last = QPointF()
@@ -366,6 +370,8 @@ class ImageCanvas(QWidget):
         painter.save()
         painter.setClipRect(clip)
         if layer.has_alpha():
+            if self._checker is None:
+                self._checker = checkerboard_brush()
             painter.fillRect(target.intersected(clip), self._checker)
         layer.paint(painter, target, pane, dpr, quality)
         painter.restore()

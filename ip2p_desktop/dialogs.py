@@ -6,9 +6,8 @@ tests patch so nothing blocks in an offscreen run.
 
 from __future__ import annotations
 
-import datetime as _dt
-import platform
 import sys
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -136,7 +135,7 @@ def about_text(engine_info: Any = None) -> str:
         "",
         f"torch {_package_version('torch')} · diffusers {_package_version('diffusers')} · "
         f"transformers {_package_version('transformers')}",
-        f"Qt {qVersion()} · PySide6 {pyside_version} · Python {platform.python_version()}",
+        f"Qt {qVersion()} · PySide6 {pyside_version} · Python {sys.version.split()[0]}",
     ]
     if engine_info is not None:
         lines.append(
@@ -188,7 +187,7 @@ class RecoveryDialog(QDialog):
         layout.addWidget(intro)
         self.list = QListWidget()
         for info in self._sessions:
-            when = _dt.datetime.fromtimestamp(info.last_modified).strftime("%Y-%m-%d %H:%M") if info.last_modified else "?"
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(info.last_modified)) if info.last_modified else "?"
             name = info.source_name or "untitled photo"
             edits = f"{info.n_edits} edit{'s' if info.n_edits != 1 else ''}"
             saved = "" if info.unsaved_changes else " · all saved in " + str(info.project_path.name if info.project_path else "")

@@ -11,8 +11,8 @@ can be copied.
 
 from __future__ import annotations
 
-import datetime as _dt
-from typing import Any
+import time
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QModelIndex, QRect, QSize, Qt, Signal, Slot
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QPainter, QPen, QPixmap
@@ -24,9 +24,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QPushButton,
     QSplitter,
-    QStyle,
     QStyledItemDelegate,
-    QStyleOptionViewItem,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -37,6 +35,9 @@ from ip2p_core.params import EditParams
 
 from . import theme
 from .controls import describe_params
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QStyleOptionViewItem
 
 NODE_ID_ROLE = Qt.ItemDataRole.UserRole + 1
 TITLE_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -70,6 +71,10 @@ class HistoryDelegate(QStyledItemDelegate):
         return QSize(200, ROW_HEIGHT)
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        # Imported here: rows are painted only once there is history, and QStyle's Python type
+        # (dozens of enums) would otherwise be built at start-up just for these two flags.
+        from PySide6.QtWidgets import QStyle
+
         painter.save()
         rect: QRect = option.rect
         selected = bool(option.state & QStyle.StateFlag.State_Selected)
@@ -272,7 +277,7 @@ class HistoryPanel(QWidget):
             title = node.params.instruction
             detail = describe_params(node.params, lines=2)
             took = node.timings.get("total") if node.timings else None
-            when = _dt.datetime.fromtimestamp(node.created).strftime("%H:%M:%S") if node.created else ""
+            when = time.strftime("%H:%M:%S", time.localtime(node.created)) if node.created else ""
             extra = [f"{node.width} × {node.height} px"]
             if took:
                 extra.append(f"took {took:.1f} s")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import logging.handlers
 import os
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from . import APP_ID, ORG_NAME
 
 LOG_FILE_NAME = "ip2p-desktop.log"
 _MAX_LOG_BYTES = 2_000_000
+_BACKUP_COUNT = 2
 
 
 def log_folder() -> Path:
@@ -81,17 +81,35 @@ def quiet_library_progress_bars() -> None:
     os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 
+def rotate_if_large(path: Path, max_bytes: int = _MAX_LOG_BYTES, backups: int = _BACKUP_COUNT) -> None:
+    """Start a fresh log when the current one passed ``max_bytes``: ``.log`` -> ``.log.1`` -> ``.log.2``.
+
+    Done once per start instead of by a rotating handler: ``logging.handlers`` pulls socket,
+    pickle and queue into every start-up, and one session rarely writes megabytes.
+    """
+    try:
+        if path.stat().st_size <= max_bytes:
+            return
+        for index in range(backups - 1, 0, -1):
+            older = path.with_name(f"{path.name}.{index}")
+            if older.exists():
+                os.replace(older, path.with_name(f"{path.name}.{index + 1}"))
+        os.replace(path, path.with_name(f"{path.name}.1"))
+    except OSError:
+        # Missing file (first start) or held open by another running copy (Windows): append.
+        pass
+
+
 def setup_logging(folder: Path | None = None, level: int = logging.INFO) -> Path | None:
-    """Log to a rotating file in the platform log folder; returns its path (None if unwritable)."""
+    """Log to a file in the platform log folder (rotated at start-up); returns its path (None if unwritable)."""
     folder = folder or log_folder()
     root = logging.getLogger()
     root.setLevel(level)
     path: Path | None = folder / LOG_FILE_NAME
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.handlers.RotatingFileHandler(
-            path, maxBytes=_MAX_LOG_BYTES, backupCount=2, encoding="utf-8"
-        )
+        rotate_if_large(path)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
     except OSError:
         # A read-only profile must not stop the app from starting; fall back to stderr if any.
         path = None

@@ -25,7 +25,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
-    QIcon,
     QImage,
     QKeyEvent,
     QKeySequence,
@@ -76,9 +75,9 @@ from .document import (
     save_project,
 )
 from .edit_controller import EditController
+from .first_frame import after_first_paint
 from .history_panel import HistoryPanel, chain_text
 from .jobs import EditJob, EditOutcome, ProgressUpdate
-from ip2p_core.resource_paths import package_resource
 from .settings import AppSettings
 from .worker import EngineLoader
 
@@ -157,8 +156,7 @@ class MainWindow(QMainWindow):
         self._closing = False
         self._closed = False
 
-        self.setWindowTitle(APP_NAME)
-        self.setWindowIcon(QIcon(str(package_resource("ip2p_desktop", "ip2p.png"))))
+        self.setWindowTitle(APP_NAME)  # the icon is the application's (app.py sets it once)
         self.setAcceptDrops(True)
         self.setDockOptions(QMainWindow.DockOption.AnimatedDocks | QMainWindow.DockOption.AllowNestedDocks)
 
@@ -396,6 +394,7 @@ class MainWindow(QMainWindow):
         c.modelProgress.connect(self._on_model_progress)
         c.modelReady.connect(self._on_model_ready)
         c.modelFailed.connect(self._on_model_failed)
+        c.modelUnloaded.connect(self._on_model_unloaded)
         c.memoryUsage.connect(self._on_memory)
         c.queueChanged.connect(self._on_queue_changed)
         c.busyChanged.connect(self._on_busy_changed)
@@ -422,8 +421,8 @@ class MainWindow(QMainWindow):
         super().showEvent(event)
         if self._preload_pending:
             self._preload_pending = False
-            # A short delay lets the first frame paint before the worker starts importing torch.
-            QTimer.singleShot(_PRELOAD_DELAY_MS, self._preload_model)
+            # The worker starts importing torch a little after the first frame is on screen.
+            after_first_paint(self, lambda: QTimer.singleShot(_PRELOAD_DELAY_MS, self, self._preload_model))
 
     @Slot()
     def _preload_model(self) -> None:
@@ -431,16 +430,34 @@ class MainWindow(QMainWindow):
             self.controller.set_model_source(self.controller.model_source, load_now=True)
 
     def start(self) -> None:
-        """After the window is shown: offer recovery, then make sure a model is set up."""
+        """Once the window's first frame is on screen: offer recovery, then make sure a model is set up."""
         if not self._first_run_checks:
             return
-        QTimer.singleShot(0, self._first_run)
+        # Not queued straight away: a queued call runs before the first paint and would delay it.
+        after_first_paint(self, self._first_run)
 
     @Slot()
     def _first_run(self) -> None:
-        self._offer_recovery()
-        if not self.controller.model_source:
-            self.tasks.run(_default_model_if_cached, done=self._on_default_model_checked)
+        root = self.sessions_root
+
+        def scan() -> list[Any]:
+            # Reads every session folder and imports ip2p_core.session: a pool thread's job.
+            from ip2p_core.session import list_recoverable_sessions
+
+            return list_recoverable_sessions(root)
+
+        def scanned(found: list[Any]) -> None:
+            self._offer_recovery(found)
+            # After the recovery answer, so the model screen never opens on top of that dialog.
+            if not self._closing and not self.controller.model_source:
+                self.tasks.run(_default_model_if_cached, done=self._on_default_model_checked)
+
+        def scan_failed(exc: BaseException) -> None:
+            # Recovery is a courtesy; never block start-up on it.
+            log.error("Listing recoverable sessions failed", exc_info=exc)
+            scanned([])
+
+        self.tasks.run(scan, done=scanned, failed=scan_failed)
 
     def _on_default_model_checked(self, folder: Any) -> None:
         if self._closing or self.controller.model_source:
@@ -452,15 +469,9 @@ class MainWindow(QMainWindow):
         else:
             self.choose_model()
 
-    def _offer_recovery(self) -> None:
-        try:
-            from ip2p_core.session import list_recoverable_sessions
-
-            found = list_recoverable_sessions(self.sessions_root)
-        except Exception:  # noqa: BLE001 - recovery is a courtesy; never block start-up on it
-            log.exception("Listing recoverable sessions failed")
-            return
-        if not found:
+    def _offer_recovery(self, found: list[Any]) -> None:
+        """Ask what to do with sessions a crash left behind (``found``: RecoverableSession list)."""
+        if not found or self._closing:
             return
         dialog = RecoveryDialog(found, self)
         dialog.exec()
