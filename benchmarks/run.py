@@ -52,12 +52,12 @@ def make_plan(args: argparse.Namespace) -> Plan:
     if args.device == "cuda":
         sizes = [512, 768] if full else [512]
         plan = Plan("full" if full else "quick", "cuda", args.dtype or "fp16", sizes, 20, {s: 5 if full else 3 for s in sizes},
-                    "full", 20, 512, full, 3 if full else 2, "full" if full else "tiny", 512, 20)
+                    "full", 20, 512, full, 7 if full else 3, "full" if full else "tiny", 512, 20)
     else:
         sizes = [256, 512, 768] if full else [256]
         repeats = {256: 3, 512: 2, 768: 1} if full else {256: 1}
         plan = Plan("full" if full else "quick", "cpu", args.dtype or "fp32", sizes, 4, repeats,
-                    "full" if full else "tiny", 2 if full else 4, 256, full, 3 if full else 2,
+                    "full" if full else "tiny", 2 if full else 4, 256, full, 7 if full else 3,
                     "full" if full else "tiny", 256, 2 if full else 4)
     if args.sizes:
         plan.sizes = [int(s) for s in args.sizes.split(",")]
