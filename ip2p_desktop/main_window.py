@@ -87,6 +87,7 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.gif *.bmp *.tif *.tiff *.avi
 PROJECT_FILTER = "IP2P projects (*.ip2p)"
 _IMAGE_CACHE_SIZE = 6
 _PRELOAD_DELAY_MS = 50
+_EMPTY_CANVAS_HINT = "Open a photo (Ctrl+O), drop one here, or paste one (Ctrl+V)"
 _PASTE_MIME_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff")
 
 
@@ -1189,6 +1190,7 @@ class MainWindow(QMainWindow):
     def _on_model_unloaded(self, why: str) -> None:
         # The edit's failure dialog has said what happened; the labels must not claim a model.
         self._update_model_labels()
+        self.memory_label.setText("")  # the figures counted the engine that is gone
         self._set_message("The model is not loaded any more; it loads again with the next edit.")
 
     @Slot(object)
@@ -1283,7 +1285,9 @@ class MainWindow(QMainWindow):
         self._refresh_actions()
         self._refresh_title()
         if self._doc is None:
-            self.canvas.set_overlay_text("Open a photo (Ctrl+O), drop one here, or paste one (Ctrl+V)")
+            self.canvas.set_overlay_text(_EMPTY_CANVAS_HINT)
+        elif self.canvas.overlay_text() == _EMPTY_CANVAS_HINT:
+            self.canvas.set_overlay_text("")  # a photo is open: the hint would sit on it as a banner
 
     def _refresh_title(self) -> None:
         doc = self._doc

@@ -198,6 +198,7 @@ class EngineWorker(QObject):
 
     def _drop_engine_if_dead(self, why: str) -> None:
         if self._engine is not None and getattr(self._engine, "alive", True) is False:
+            log.warning("Engine lost: %s", why)
             self._release_engine()
             self.modelUnloaded.emit(why)
 

@@ -151,3 +151,9 @@ def test_view_modes_and_compare_original(qtbot, window, dialogs) -> None:
     assert window.settings.compare_original
     window.single_action.trigger()
     assert window.canvas.mode() == "single" and window.settings.view_mode == "single"
+
+
+def test_empty_canvas_hint_goes_away_when_a_photo_opens(qtbot, window, dialogs) -> None:
+    assert "Open a photo" in window.canvas.overlay_text()
+    open_photo(qtbot, window)
+    assert window.canvas.overlay_text() == "", "the empty-canvas hint stayed on top of the photo"
