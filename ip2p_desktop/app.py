@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from . import APP_ID, APP_NAME, ORG_NAME, __version__
 
@@ -42,6 +43,37 @@ def parse_arguments(argv: list[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
+def _quit_after_show(window: Any, started: float) -> None:
+    """``--quit-after-show``: close the window once it is up. With ``IP2P_QUIT_AFTER_SHOW_MS`` set
+    and a model configured, wait for the model to load (or fail) first, at most that long: the
+    packaging smoke test proves that way that the frozen engine process starts."""
+    import os
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    done = {"closed": False}
+
+    def report_and_close(what: str = "window shown") -> None:
+        if done["closed"]:
+            return
+        done["closed"] = True
+        message = f"{APP_NAME} {what} in {(time.perf_counter() - started) * 1000:.0f} ms"
+        log.info(message)
+        if sys.stdout is not None:
+            print(message, flush=True)
+        window.close()
+
+    try:
+        wait_ms = max(0, int(os.environ.get("IP2P_QUIT_AFTER_SHOW_MS", "0")))
+    except ValueError:
+        wait_ms = 0
+    if wait_ms and window.controller.model_source:
+        window.controller.modelReady.connect(lambda *_: report_and_close("window shown and model loaded"))
+        window.controller.modelFailed.connect(lambda *_: report_and_close("window shown, model failed"))
+    QTimer.singleShot(wait_ms if window.controller.model_source else 0, report_and_close)
+
+
 def run(argv: list[str] | None = None) -> int:
     import time
 
@@ -53,7 +85,6 @@ def run(argv: list[str] | None = None) -> int:
     log_path = setup_logging()
     log.info("Starting %s %s (log: %s)", APP_NAME, __version__, log_path)
 
-    from PySide6.QtCore import QTimer
     from PySide6.QtGui import QIcon
     from PySide6.QtWidgets import QApplication
 
@@ -78,14 +109,7 @@ def run(argv: list[str] | None = None) -> int:
     window = MainWindow(model_source=args.model, first_run_checks=not args.quit_after_show)
     window.show()
     if args.quit_after_show:
-        def report_and_close() -> None:
-            message = f"{APP_NAME} window shown in {(time.perf_counter() - started) * 1000:.0f} ms"
-            log.info(message)
-            if sys.stdout is not None:
-                print(message, flush=True)
-            window.close()
-
-        QTimer.singleShot(0, report_and_close)
+        _quit_after_show(window, started)
     if args.image:
         # After the first frame: opening starts a decode thread that would compete with it.
         path = str(Path(args.image).expanduser())

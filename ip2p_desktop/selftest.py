@@ -4,9 +4,6 @@ Meant for the packaged (frozen) app above all: it touches every layer a real edi
 plugins, torch, diffusers, transformers' tokenizer, the engine, image decoding, bundled resources)
 without downloading anything. A tiny random-weight model is built in memory, a 2-step edit runs on
 the bundled sample photo, and the result is checked. Prints one line; exit code 0 means it works.
-
-The same module offers :func:`show_and_quit`, which the app's entry point uses for
-``--quit-after-show`` (show the main window, spin the event loop briefly, close, exit).
 """
 
 from __future__ import annotations
@@ -21,7 +18,6 @@ from typing import Any, Callable, Sequence
 log = logging.getLogger(__name__)
 
 SELF_TEST_FLAG = "--self-test"
-QUIT_AFTER_SHOW_FLAG = "--quit-after-show"
 SAMPLE_IMAGE = "sample.jpg"
 EDIT_STEPS = 2
 WORKING_RESOLUTION = 256
@@ -260,50 +256,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     _say(result.summary())
     return 0
-
-
-def show_and_quit(window: Any, *, app: Any = None, settle_ms: int | None = None, timeout_ms: int = 120_000) -> int:
-    """Show ``window``, let the event loop run ``settle_ms``, close the window and return an exit code.
-
-    For ``ip2p --quit-after-show``: proves the packaged app starts, builds its main window with all
-    its resources and shuts down cleanly (worker threads stopped in closeEvent). 0 when the window
-    was visible and closed; 1 otherwise. Blocks in ``app.exec()``. ``settle_ms`` defaults to
-    ``$IP2P_QUIT_AFTER_SHOW_MS`` or 300 ms; a longer wait lets a background model load finish first.
-    """
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
-
-    if settle_ms is None:
-        try:
-            settle_ms = int(os.environ.get("IP2P_QUIT_AFTER_SHOW_MS", "300"))
-        except ValueError:
-            settle_ms = 300
-    app = app or QApplication.instance()
-    outcome: dict[str, Any] = {"shown": False, "closed": False}
-    started = time.perf_counter()
-
-    def close_window() -> None:
-        outcome["shown"] = bool(window.isVisible())
-        outcome["size"] = (window.width(), window.height())
-        outcome["closed"] = bool(window.close())
-        # exit(), not quit(): Qt 6's quit() asks every window again and may be refused.
-        app.exit(0 if outcome["closed"] else 1)
-
-    def give_up() -> None:
-        log.error("quit-after-show: the window did not close within %d ms", timeout_ms)
-        app.exit(1)
-
-    window.show()
-    QTimer.singleShot(settle_ms, close_window)
-    QTimer.singleShot(timeout_ms, give_up)
-    code = app.exec()
-    seconds = time.perf_counter() - started
-    if code == 0 and outcome["shown"] and outcome["closed"]:
-        w, h = outcome["size"]
-        _say(f"quit-after-show: main window shown ({w}x{h}) and closed cleanly in {seconds:.1f} s")
-        return 0
-    _say(f"quit-after-show failed: shown={outcome['shown']} closed={outcome['closed']} exit={code}", error=True)
-    return 1
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, Qt
@@ -138,6 +139,23 @@ def test_quit_after_show_for_packaging_checks(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "window shown in" in proc.stdout
+
+
+def test_quit_after_show_can_wait_for_the_model(tmp_path: Path, tiny_model_dir: Path) -> None:
+    """What the packaging smoke test relies on: the window stays up until the engine process has
+    loaded the model, then closes at once (well before the limit)."""
+    profile = {f"XDG_{n}_HOME": str(tmp_path / n.lower()) for n in ("CONFIG", "DATA", "CACHE", "STATE")}
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1", PYTHONPATH=str(REPO_ROOT),
+               IP2P_QUIT_AFTER_SHOW_MS="90000", **profile)
+    started = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "ip2p_desktop", "--quit-after-show", "--model", str(tiny_model_dir)],
+                          env=env, capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "window shown and model loaded in" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    assert took < 60, f"waited {took:.0f} s although the model was ready"
+    logs = list((tmp_path / "state").rglob("*.log"))
+    assert logs and "loaded in" in logs[0].read_text(encoding="utf-8")
 
 
 def test_project_reopens_with_its_view(qtbot, make_window, dialogs, tmp_path: Path) -> None:

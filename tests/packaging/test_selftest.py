@@ -1,4 +1,4 @@
-"""``ip2p --self-test`` (unfrozen): one line, exit 0, also without stdout/stderr; show_and_quit."""
+"""``ip2p --self-test`` (unfrozen): one line, exit 0, also without stdout/stderr."""
 
 from __future__ import annotations
 
@@ -63,27 +63,3 @@ def test_self_test_failure_is_one_line_and_nonzero(tmp_path):
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith("self-test failed at ") and "tpu" in lines[0]
 
-
-def test_show_and_quit_shows_then_closes_the_window(qapp):
-    from PySide6.QtWidgets import QWidget
-
-    from ip2p_desktop.selftest import show_and_quit
-
-    window = QWidget()
-    window.resize(320, 200)
-    assert show_and_quit(window, app=qapp, settle_ms=50) == 0
-    assert not window.isVisible()
-
-
-def test_show_and_quit_fails_when_the_window_refuses_to_close(qapp):
-    from PySide6.QtWidgets import QWidget
-
-    from ip2p_desktop.selftest import show_and_quit
-
-    class Stubborn(QWidget):
-        def closeEvent(self, event):  # e.g. a modal "save changes?" that nobody answers
-            event.ignore()
-
-    window = Stubborn()
-    assert show_and_quit(window, app=qapp, settle_ms=50) == 1
-    window.hide()
