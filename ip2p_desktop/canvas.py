@@ -74,13 +74,14 @@ class ImageCanvas(QWidget):
         self._idle_timer.timeout.connect(self._on_idle)
 
     # ----------------------------------------------------------------------------- images
-    def set_after(self, image: QImage | None) -> None:
-        """The current result at full resolution; None empties the canvas."""
+    def set_after(self, image: QImage | ImagePyramid | None) -> None:
+        """The current result at full resolution (best a :func:`display_pyramid` made off the UI
+        thread); None empties the canvas."""
         old = self._extent()
         self._after = self._pyramid_for(image)
         self._extent_changed(old)
 
-    def set_before(self, image: QImage | None) -> None:
+    def set_before(self, image: QImage | ImagePyramid | None) -> None:
         """The state to compare against; drawn over the after image's extent."""
         old = self._extent()
         self._before = self._pyramid_for(image)
@@ -388,7 +389,9 @@ class ImageCanvas(QWidget):
             paint_label(painter, font, text, pill)
 
     # ----------------------------------------------------------------------------- internals
-    def _pyramid_for(self, image: QImage | None) -> ImagePyramid | None:
+    def _pyramid_for(self, image: QImage | ImagePyramid | None) -> ImagePyramid | None:
+        if isinstance(image, ImagePyramid):
+            return None if image.image.isNull() else image
         if image is None or image.isNull():
             return None
         # Before and after are often the very same picture (nothing applied yet): share the

@@ -48,10 +48,23 @@ class Document:
 
 @dataclass
 class Opened:
-    """What an open/paste produced: the document and the original as a QImage for display."""
+    """What an open/paste produced: the document and the state to show, ready for the canvas."""
 
     document: Document
-    image: Any  # QImage
+    display: Any  # canvas_view.ImagePyramid, levels built off the UI thread
+
+    @property
+    def image(self) -> Any:
+        """The state shown, as a QImage."""
+        return self.display.image
+
+
+def _for_display(image: Any) -> Any:
+    """A PIL image as the canvas draws it (QImage + prebuilt levels). Background threads only."""
+    from .canvas_view import display_pyramid
+    from .qimage_convert import pil_to_qimage
+
+    return display_pyramid(pil_to_qimage(image))
 
 
 def is_project_path(path: str | Path) -> bool:
@@ -60,8 +73,6 @@ def is_project_path(path: str | Path) -> bool:
 
 def _opened(loaded: Any, name: str, source_path: Path | None, sessions_root: Path | None) -> Opened:
     from ip2p_core.session import EditSession
-
-    from .qimage_convert import pil_to_qimage
 
     session = EditSession.create(
         loaded.rgb, source_path=source_path, root=sessions_root, exif=loaded.exif, prior=loaded.provenance, source_name=name
@@ -74,7 +85,7 @@ def _opened(loaded: Any, name: str, source_path: Path | None, sessions_root: Pat
         exif=loaded.exif,
         prior=loaded.provenance,
     )
-    return Opened(document, pil_to_qimage(loaded.rgb))
+    return Opened(document, _for_display(loaded.rgb))
 
 
 def open_image_file(path: str | Path, sessions_root: Path | None = None) -> Opened:
@@ -102,23 +113,19 @@ def open_project_file(path: str | Path, sessions_root: Path | None = None) -> Op
     """Open an ``.ip2p`` project; ``document.warnings`` lists anything that had to be repaired."""
     from ip2p_core.session import EditSession
 
-    from .qimage_convert import pil_to_qimage
-
     path = Path(path)
     session = EditSession.open_project(path, root=sessions_root)
     document = Document(session=session, name=path.name, warnings=list(session.open_warnings))
-    return Opened(document, pil_to_qimage(_image_or_placeholder(session, session.cursor)))
+    return Opened(document, _for_display(_image_or_placeholder(session, session.cursor)))
 
 
 def recover_session(folder: str | Path) -> Opened:
     from ip2p_core.session import EditSession
 
-    from .qimage_convert import pil_to_qimage
-
     session = EditSession.recover(Path(folder))
     name = session.source_name or "recovered photo"
     document = Document(session=session, name=name, warnings=list(session.open_warnings))
-    return Opened(document, pil_to_qimage(_image_or_placeholder(session, session.cursor)))
+    return Opened(document, _for_display(_image_or_placeholder(session, session.cursor)))
 
 
 def _image_or_placeholder(session: Any, node_id: str) -> Any:
@@ -131,11 +138,10 @@ def _image_or_placeholder(session: Any, node_id: str) -> Any:
 
 
 def load_state_images(session: Any, after_id: str, before_id: str | None) -> tuple[str, Any, str | None, Any]:
-    """Read two states from disk as QImages (for the canvas): (after id, after, before id, before)."""
-    from .qimage_convert import pil_to_qimage
-
-    after = pil_to_qimage(_image_or_placeholder(session, after_id))
-    before = pil_to_qimage(_image_or_placeholder(session, before_id)) if before_id else None
+    """Read two states from disk ready for the canvas: (after id, after, before id, before), the
+    images as :class:`~ip2p_desktop.canvas_view.ImagePyramid` (``.image`` is the QImage)."""
+    after = _for_display(_image_or_placeholder(session, after_id))
+    before = _for_display(_image_or_placeholder(session, before_id)) if before_id else None
     return after_id, after, before_id, before
 
 

@@ -62,11 +62,16 @@ class ProgressUpdate:
 @dataclass
 class EditOutcome:
     """A finished edit, already stored in the session: the engine's result, the new history
-    node and the result as a QImage for the canvas."""
+    node and the result ready for the canvas (an ImagePyramid built on the worker thread)."""
 
     result: Any
     node: Any
-    image: Any
+    display: Any
+
+    @property
+    def image(self) -> Any:
+        """The result as a QImage."""
+        return self.display.image
 
 
 class JobQueue:

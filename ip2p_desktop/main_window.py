@@ -25,7 +25,6 @@ from PySide6.QtGui import (
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
-    QImage,
     QKeyEvent,
     QKeySequence,
 )
@@ -47,6 +46,7 @@ from ip2p_core.params import EditParams, random_seed
 from . import APP_NAME
 from .background import BackgroundTasks
 from .canvas import ImageCanvas
+from .canvas_view import ImagePyramid
 from .controls import ControlsPanel, format_duration
 from .dialogs import (
     CANCEL,
@@ -149,7 +149,8 @@ class MainWindow(QMainWindow):
         self.sessions_root = sessions_root
         self._first_run_checks = first_run_checks
         self._doc: Document | None = None
-        self._images: OrderedDict[str, QImage] = OrderedDict()
+        # Recently shown states, ready for the canvas (ImagePyramid; .image is the QImage).
+        self._images: OrderedDict[str, ImagePyramid] = OrderedDict()
         self._display_request = 0
         self._retired: list[Document] = []
         self._imported_chain: list[EditParams] = []
@@ -616,10 +617,10 @@ class MainWindow(QMainWindow):
         self._imported_chain = []
         root = doc.session.root_id
         cursor = doc.session.cursor
-        self._images[cursor] = opened.image
+        self._images[cursor] = opened.display
         self.history.set_session(doc.session)
         self.canvas.set_preview(None)
-        self.canvas.set_after(opened.image)
+        self.canvas.set_after(opened.display)
         self.canvas.set_before(None)
         self.canvas.fit_to_window()
         self._show_state(cursor)
@@ -773,7 +774,7 @@ class MainWindow(QMainWindow):
             self._after_retired_job(job)
             return
         node = outcome.node
-        self._cache_image(node.id, outcome.image)
+        self._cache_image(node.id, outcome.display)
         self.history.refresh()
         self._show_state(node.id)
         seed = outcome.result.params.seed
@@ -896,7 +897,7 @@ class MainWindow(QMainWindow):
         node = session.node(node_id)
         return node.parent_id or node_id
 
-    def _cache_image(self, node_id: str, image: QImage) -> None:
+    def _cache_image(self, node_id: str, image: ImagePyramid) -> None:
         self._images[node_id] = image
         self._images.move_to_end(node_id)
         while len(self._images) > _IMAGE_CACHE_SIZE:
@@ -928,7 +929,7 @@ class MainWindow(QMainWindow):
         self._set_message("Loading…")
         load_before = before is None and before_id != node_id
 
-        def done(loaded: tuple[str, QImage, str | None, QImage | None]) -> None:
+        def done(loaded: tuple[str, ImagePyramid, str | None, ImagePyramid | None]) -> None:
             _, after_img, _, before_img = loaded
             self._cache_image(node_id, after_img)
             if load_before and before_img is not None:
@@ -947,7 +948,7 @@ class MainWindow(QMainWindow):
         self.tasks.run(load_state_images, doc.session, node_id, before_id if load_before else None,
                        done=done, failed=failed)
 
-    def _display(self, node_id: str, after: QImage, before: QImage | None) -> None:
+    def _display(self, node_id: str, after: ImagePyramid, before: ImagePyramid | None) -> None:
         self.canvas.set_after(after)
         self.canvas.set_before(before)
         self.displayChanged.emit(node_id)
@@ -1104,11 +1105,11 @@ class MainWindow(QMainWindow):
     def copy_result(self) -> None:
         if self._doc is None:
             return
-        image = self._images.get(self._doc.session.cursor)
-        if image is None:
+        shown = self._images.get(self._doc.session.cursor)
+        if shown is None:
             self._set_message("The image is still loading; try again in a moment.")
             return
-        QGuiApplication.clipboard().setImage(image)
+        QGuiApplication.clipboard().setImage(shown.image)
         self._set_message("Copied the image shown to the clipboard.")
 
     @Slot()

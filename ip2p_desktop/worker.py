@@ -77,6 +77,13 @@ def _to_qimage(image: Any) -> Any:
     return pil_to_qimage(image)
 
 
+def _for_display(image: Any) -> Any:
+    # Here, not on the UI thread: halving a 24 MP result for the canvas takes tens of ms.
+    from .canvas_view import display_pyramid
+
+    return display_pyramid(_to_qimage(image))
+
+
 class _ShutdownRequested(Exception):
     """Raised from a load progress callback to abandon a model load when the app closes."""
 
@@ -135,7 +142,7 @@ class EngineWorker(QObject):
             # Cancel pressed after the last step still means "no result": check before storing.
             job.cancel.raise_if_cancelled()
             node = job.session.add_result(job.parent_id, result, weights_hash=self._weights_hash())
-            outcome = EditOutcome(result=result, node=node, image=_to_qimage(result.image))
+            outcome = EditOutcome(result=result, node=node, display=_for_display(result.image))
         except (EditCancelled, _ShutdownRequested):
             self.editCancelled.emit(job.job_id)
         except IP2PError as exc:

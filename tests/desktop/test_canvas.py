@@ -410,3 +410,38 @@ def test_24_megapixel_photo_zooms_and_paints_fast(qtbot):
     assert statistics.mean(interactive) < 100
     assert max(interactive) < 250
     assert max(settled) < 250
+
+
+def test_large_photos_and_results_are_prepared_off_the_ui_thread(qtbot, window, dialogs, tmp_path, monkeypatch) -> None:
+    """Halving a 12 MP image for display takes tens of ms; the UI thread must only draw it."""
+    import threading
+
+    from PIL import Image
+
+    from ip2p_desktop.canvas_view import ImagePyramid
+
+    from .conftest import PHOTO
+    from .helpers import apply_and_wait, open_photo
+
+    big = tmp_path / "big.png"
+    Image.open(PHOTO).convert("RGB").resize((4000, 3000)).save(big, compress_level=1)
+    built_on_ui_thread: list[int] = []
+    plain_level = ImagePyramid.level
+
+    def watched_level(self, k):
+        before = self.built_levels()
+        image = plain_level(self, k)
+        if self.built_levels() > max(before, 1) and threading.current_thread() is threading.main_thread():
+            built_on_ui_thread.append(k)
+        return image
+
+    monkeypatch.setattr(ImagePyramid, "level", watched_level)
+    open_photo(qtbot, window, big)
+    window.canvas.repaint()
+    apply_and_wait(qtbot, window, "make it winter")
+    assert window.document.session.image(window.document.session.cursor).size == (4000, 3000)
+    window.set_view_mode("split")  # before and after both drawn
+    window.canvas.repaint()
+    window.undo()
+    window.canvas.repaint()
+    assert built_on_ui_thread == [], f"levels {built_on_ui_thread} were built on the UI thread"
