@@ -60,26 +60,9 @@ _MATCH_GAIN_PRIOR = 400.0  # levels^2: a fit over a 20-level spread of colours c
 # Small working-resolution filters (numpy; the arrays are ~512x512, so speed is no concern here)
 
 
-def _box_mean(x: np.ndarray, radius: int) -> np.ndarray:
-    """Mean over a (2r+1)^2 window on axes 0 and 1, edges extended (for the small radii used here)."""
-    out = x.astype(np.float32, copy=True)
-    if radius <= 0:
-        return out
-    for axis in (0, 1):
-        size = out.shape[axis]
-        pad = [(radius, radius) if a == axis else (0, 0) for a in range(out.ndim)]
-        padded = np.pad(out, pad, mode="edge")
-        lead = (slice(None),) * axis
-        acc = padded[lead + (slice(0, size),)].copy()
-        for shift in range(1, 2 * radius + 1):
-            acc += padded[lead + (slice(shift, shift + size),)]
-        acc *= np.float32(1.0 / (2 * radius + 1))
-        out = acc
-    return out
-
-
-def _max_filter(x: np.ndarray, radius: int) -> np.ndarray:
-    """Maximum over a (2r+1)^2 window of a 2-D array, edges extended."""
+def _window_reduce(x: np.ndarray, radius: int, combine: np.ufunc) -> np.ndarray:
+    """``combine`` (np.add, np.maximum) over a (2r+1)^2 window on axes 0 and 1, edges extended;
+    separable, one axis after the other (the radii used here are small)."""
     out = x
     for axis in (0, 1):
         size = out.shape[axis]
@@ -88,9 +71,24 @@ def _max_filter(x: np.ndarray, radius: int) -> np.ndarray:
         lead = (slice(None),) * axis
         acc = padded[lead + (slice(0, size),)].copy()
         for shift in range(1, 2 * radius + 1):
-            np.maximum(acc, padded[lead + (slice(shift, shift + size),)], out=acc)
+            combine(acc, padded[lead + (slice(shift, shift + size),)], out=acc)
         out = acc
     return out
+
+
+def _box_mean(x: np.ndarray, radius: int) -> np.ndarray:
+    """Mean over a (2r+1)^2 window on axes 0 and 1, edges extended."""
+    out = x.astype(np.float32, copy=True)
+    if radius <= 0:
+        return out
+    total = _window_reduce(out, radius, np.add)
+    total *= np.float32(1.0 / (2 * radius + 1) ** 2)
+    return total
+
+
+def _max_filter(x: np.ndarray, radius: int) -> np.ndarray:
+    """Maximum over a (2r+1)^2 window of a 2-D array, edges extended."""
+    return _window_reduce(x, radius, np.maximum)
 
 
 def _ramp(x: np.ndarray, low: float, high: float) -> np.ndarray:
