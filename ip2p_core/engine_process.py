@@ -29,6 +29,7 @@ from typing import Any
 
 from .cancel import CancelToken
 from .errors import IP2PError
+from .library_noise import disable_load_progress_bars, quiet_libraries
 from .memory import process_rss_bytes
 from .model_loading import LoadProgress
 from .params import EditParams, EditResult, StepProgress
@@ -277,6 +278,8 @@ def serve(connection: Any, cancel_event: Any, request: EngineRequest) -> None:
     _prepare_child(request)
     from .engine import EditEngine  # torch, diffusers and transformers load here, in this process
 
+    disable_load_progress_bars()
+
     def send(message: tuple) -> None:
         connection.send(_picklable(message))
 
@@ -366,8 +369,8 @@ def _prepare_child(request: EngineRequest) -> None:
     for name in ("stdout", "stderr"):
         if getattr(sys, name) is None:
             setattr(sys, name, open(os.devnull, "w", encoding="utf-8"))
-    os.environ.setdefault("TQDM_DISABLE", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # Nobody sees this process's terminal output: load progress comes through the pipe instead.
+    quiet_libraries(keep_download_progress=False)
     root = logging.getLogger()
     if request.log_file and not root.handlers:
         try:

@@ -51,12 +51,7 @@ class Opened:
     """What an open/paste produced: the document and the state to show, ready for the canvas."""
 
     document: Document
-    display: Any  # canvas_view.ImagePyramid, levels built off the UI thread
-
-    @property
-    def image(self) -> Any:
-        """The state shown, as a QImage."""
-        return self.display.image
+    display: Any  # canvas_view.ImagePyramid, levels built off the UI thread; .image is the QImage
 
 
 def _for_display(image: Any) -> Any:

@@ -68,11 +68,6 @@ class EditOutcome:
     node: Any
     display: Any
 
-    @property
-    def image(self) -> Any:
-        """The result as a QImage."""
-        return self.display.image
-
 
 class JobQueue:
     """FIFO of jobs waiting for the worker."""

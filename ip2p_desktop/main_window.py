@@ -631,7 +631,7 @@ class MainWindow(QMainWindow):
             self.canvas.restore_view_state(saved_view)
         if doc.warnings:
             show_warning(self, "Opened with problems", "\n".join(doc.warnings))
-        self._set_message(f"Opened {doc.name} ({opened.image.width()} × {opened.image.height()})")
+        self._set_message(f"Opened {doc.name} ({opened.display.image.width()} × {opened.display.image.height()})")
         self._refresh_all()
         self.documentChanged.emit()
         if doc.prior is not None and getattr(doc.prior, "chain", None) and cursor == root:
